@@ -1,10 +1,10 @@
-import { isIP } from 'node:net';
 import { domainToASCII } from 'node:url';
 import type { HostRule, Provider } from './registry-types.js';
 
 const LABEL = /^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/;
 // Characters outside printable ASCII: the host may be an internationalised name.
 const NON_ASCII = /[^\x21-\x7e]/;
+const IPV4 = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
 
 /** What {@link normalizeHost} makes of a host. */
 export type NormalizedHost =
@@ -12,15 +12,57 @@ export type NormalizedHost =
   | { type: 'ip'; host: string; version: 4 | 6 }
   | { type: 'invalid'; host: string; reason: string };
 
+/** The canonical IPv6 form, or `undefined` when the text is not an IPv6 address. */
+function parseIpv6(text: string): string | undefined {
+  if (!text.includes(':') || /[^0-9a-fA-F:.]/.test(text)) return undefined;
+  try {
+    // The WHATWG URL parser validates and canonicalises IPv6 literals; it ships with Node's core.
+    return new URL(`http://[${text}]/`).hostname.slice(1, -1);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Check an already lower-case ASCII name in one pass: label characters and lengths, total length,
+ * no numeric last label. Returns false for anything the general path must look at.
+ */
+function isPlainName(host: string): boolean {
+  const length = host.length;
+  if (length === 0 || length > 253) return false;
+  let labelStart = 0;
+  let digitsOnly = true;
+  for (let i = 0; i <= length; i++) {
+    const c = i === length ? 46 : host.charCodeAt(i);
+    if (c === 46) {
+      const labelLength = i - labelStart;
+      if (labelLength === 0 || labelLength > 63) return false;
+      if (host.charCodeAt(labelStart) === 45 || host.charCodeAt(i - 1) === 45) return false;
+      labelStart = i + 1;
+      if (i === length && digitsOnly) return false;
+      digitsOnly = true;
+    } else if (c >= 48 && c <= 57) {
+      // digit
+    } else if ((c >= 97 && c <= 122) || c === 45 || c === 95) {
+      digitsOnly = false;
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
 /**
  * Normalise a host as DNS compares it: trim, strip IPv6 brackets and one trailing dot, lower
  * case, internationalised names to their ASCII (punycode) form. Never throws.
  */
 export function normalizeHost(input: string): NormalizedHost {
+  if (isPlainName(input)) return { type: 'name', host: input };
   let host = input.trim();
   if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
-  const ipVersion = isIP(host);
-  if (ipVersion === 4 || ipVersion === 6) return { type: 'ip', host: host.toLowerCase(), version: ipVersion };
+  if (IPV4.test(host)) return { type: 'ip', host, version: 4 };
+  const ipv6 = parseIpv6(host);
+  if (ipv6 !== undefined) return { type: 'ip', host: ipv6, version: 6 };
   if (host.endsWith('.') && !host.endsWith('..')) host = host.slice(0, -1);
   if (host === '') return { type: 'invalid', host: input, reason: 'it is empty' };
   if (NON_ASCII.test(host)) {
@@ -29,6 +71,7 @@ export function normalizeHost(input: string): NormalizedHost {
     host = ascii;
   }
   host = host.toLowerCase();
+  if (isPlainName(host)) return { type: 'name', host };
   if (host.length > 253) return { type: 'invalid', host: input, reason: 'it is longer than 253 characters' };
   const labels = host.split('.');
   for (const label of labels) {
@@ -36,18 +79,8 @@ export function normalizeHost(input: string): NormalizedHost {
       return { type: 'invalid', host: input, reason: label === '' ? 'it has an empty label' : `label "${label}" is not a valid DNS label` };
     }
   }
-  // A dotted all-numeric name that isIP rejected (e.g. 300.1.1.1) is a broken address, not a name.
-  if (labels.every((label) => /^\d+$/.test(label)) || /^\d+$/.test(labels[labels.length - 1] as string)) {
-    return { type: 'invalid', host: input, reason: 'it looks like an IP address but is not a valid one' };
-  }
-  return { type: 'name', host };
-}
-
-/** A host rule compiled for matching. */
-export interface CompiledRule {
-  provider: Provider;
-  rule: HostRule;
-  regex: RegExp | undefined;
+  // Every label is valid, so the last one is all digits: a broken address such as 300.1.1.1.
+  return { type: 'invalid', host: input, reason: 'it looks like an IP address but is not a valid one' };
 }
 
 /** A successful match of a normalised host against the registry's host rules. */
@@ -58,46 +91,145 @@ export interface RuleMatch {
   captures: Record<string, string>;
 }
 
+interface CompiledRule {
+  provider: Provider;
+  rule: HostRule;
+  regex: RegExp | undefined;
+}
+
+/** One node per suffix label, walked from the top-level label down. */
+interface SuffixNode {
+  children: Map<string, SuffixNode>;
+  /** Rules whose suffix ends at this node, by descending priority. */
+  rules: CompiledRule[];
+  /**
+   * The node's rules as one anchored alternation, without captures except one group per rule
+   * that marks which alternative matched. When every rule's pattern starts with a pattern for the
+   * first label, the label is matched once up front (`[^.]+\.`) and only the rest alternates; the
+   * winner is then confirmed with its own pattern.
+   */
+  combined: RegExp | undefined;
+}
+
+const newNode = (): SuffixNode => ({ children: new Map(), rules: [], combined: undefined });
+
 /**
- * Host rules indexed by suffix. Matching walks the host's suffixes from the longest down, so a
- * more specific suffix always wins; rules sharing a suffix are tried by descending priority.
+ * Split an anchored rule pattern into an optional first-label part and the rest, both without
+ * anchors or captures. The first-label part is split off only when it provably matches no dot:
+ * character classes without a dot, letters, digits, hyphens, non-capturing groups, quantifiers.
+ */
+function splitPattern(pattern: string): { label: string | undefined; rest: string } {
+  const body = pattern.slice(1, -1);
+  let out = '';
+  let inClass = false;
+  let depth = 0;
+  let dotFree = true;
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i] as string;
+    if (c === '\\') {
+      const next = body[i + 1] ?? '';
+      if (!inClass && depth === 0 && next === '.' && dotFree && out !== '') {
+        return { label: out, rest: body.slice(i + 2).replace(/\(\?<(?![=!])[^>]*>/g, '(?:') };
+      }
+      if (next !== 'd' && next !== '-') dotFree = false;
+      out += c + next;
+      i++;
+    } else if (inClass) {
+      if (c === ']') inClass = false;
+      else if (c === '.') dotFree = false;
+      out += c;
+    } else if (c === '[') {
+      inClass = true;
+      if (body[i + 1] === '^') dotFree = false;
+      out += c;
+    } else if (c === '(') {
+      depth++;
+      if (body.startsWith('?<', i + 1) && body[i + 3] !== '=' && body[i + 3] !== '!') {
+        out += '(?:';
+        i = body.indexOf('>', i);
+      } else if (body.startsWith('?:', i + 1)) {
+        out += '(?:';
+        i += 2;
+      } else {
+        out += '(?:';
+        if (body[i + 1] === '?') dotFree = false;
+      }
+    } else {
+      if (c === ')') depth--;
+      else if (!/[a-z0-9?*+{},-]/.test(c)) dotFree = false;
+      out += c;
+    }
+  }
+  return { label: undefined, rest: out };
+}
+
+/**
+ * Host rules in a trie of suffix labels. Matching walks the host's labels from the right, then
+ * tries the deepest (most specific) suffix first; rules sharing a suffix go by descending
+ * priority, decided in one regular-expression run, and only the winner's captures are read.
  */
 export class HostMatcher {
-  private readonly bySuffix = new Map<string, CompiledRule[]>();
-  private readonly lastLabels = new Set<string>();
-  private maxLabels = 0;
+  private readonly root = newNode();
 
   constructor(providers: readonly Provider[]) {
     for (const provider of providers) {
       for (const rule of provider.hosts) {
-        const list = this.bySuffix.get(rule.suffix) ?? [];
-        list.push({ provider, rule, regex: rule.pattern === undefined ? undefined : new RegExp(rule.pattern) });
-        this.bySuffix.set(rule.suffix, list);
-        const labels = rule.suffix.split('.');
-        this.maxLabels = Math.max(this.maxLabels, labels.length);
-        this.lastLabels.add(labels[labels.length - 1] as string);
+        let node = this.root;
+        for (const label of rule.suffix.split('.').reverse()) {
+          let child = node.children.get(label);
+          if (!child) node.children.set(label, (child = newNode()));
+          node = child;
+        }
+        node.rules.push({ provider, rule, regex: rule.pattern === undefined ? undefined : new RegExp(rule.pattern) });
       }
     }
-    for (const list of this.bySuffix.values()) {
-      // Higher priority first; a rule with a pattern before a bare suffix rule of equal priority.
-      list.sort((a, b) => b.rule.priority - a.rule.priority || Number(b.regex !== undefined) - Number(a.regex !== undefined));
-    }
+    const prepare = (node: SuffixNode): void => {
+      if (node.rules.length > 0) {
+        // Higher priority first; a rule with a pattern before a bare suffix rule of equal priority.
+        node.rules.sort((a, b) => b.rule.priority - a.rule.priority || Number(b.regex !== undefined) - Number(a.regex !== undefined));
+        const parts = node.rules.map((r) => (r.rule.pattern === undefined ? undefined : splitPattern(r.rule.pattern)));
+        if (parts.every((p) => p?.label !== undefined)) {
+          node.combined = new RegExp(`^[^.]+\\.(?:${parts.map((p) => `(${p?.rest})`).join('|')})$`);
+        } else {
+          // A bare suffix rule accepts any host that reached this node.
+          const whole = parts.map((p) => `(${p === undefined ? '[^]*' : p.label === undefined ? p.rest : `${p.label}\\.${p.rest}`})`);
+          node.combined = new RegExp(`^(?:${whole.join('|')})$`);
+        }
+      }
+      node.children.forEach(prepare);
+    };
+    prepare(this.root);
   }
 
   /** Match a host already normalised by {@link normalizeHost}. */
   match(host: string): RuleMatch | undefined {
-    const lastDot = host.lastIndexOf('.');
-    if (lastDot < 0 || !this.lastLabels.has(host.slice(lastDot + 1))) return undefined;
-    // Dots from the right; suffix candidates start after each one, longest first.
-    const dots: number[] = [];
-    for (let i = lastDot; i >= 0 && dots.length < this.maxLabels; i = host.lastIndexOf('.', i - 1)) dots.push(i);
-    for (let d = dots.length - 1; d >= 0; d--) {
-      const rules = this.bySuffix.get(host.slice((dots[d] as number) + 1));
-      if (!rules) continue;
-      for (const compiled of rules) {
-        if (compiled.regex === undefined) return { provider: compiled.provider, rule: compiled.rule, captures: {} };
-        const m = compiled.regex.exec(host);
-        if (m) return { provider: compiled.provider, rule: compiled.rule, captures: { ...m.groups } };
+    const candidates: SuffixNode[] = [];
+    let node = this.root;
+    let end = host.length;
+    // Stop before the leftmost label: a suffix rule needs at least one label in front of it.
+    for (let dot = host.lastIndexOf('.'); dot > 0; dot = host.lastIndexOf('.', dot - 1)) {
+      const child = node.children.get(host.slice(dot + 1, end));
+      if (!child) break;
+      if (child.combined) candidates.push(child);
+      node = child;
+      end = dot;
+    }
+    for (let i = candidates.length - 1; i >= 0; i--) {
+      const { combined, rules } = candidates[i] as SuffixNode;
+      const m = (combined as RegExp).exec(host);
+      if (!m) continue;
+      let first = 0;
+      while (m[first + 1] === undefined) first++;
+      // Rules before `first` cannot match; confirm the winner (its first-label part was not
+      // checked by the combined pattern) and go on down the list if it fails.
+      for (let r = first; r < rules.length; r++) {
+        const { provider, rule, regex } = rules[r] as CompiledRule;
+        if (regex === undefined) return { provider, rule, captures: {} };
+        const groups = regex.exec(host)?.groups;
+        if (groups === undefined && !regex.test(host)) continue;
+        const captures: Record<string, string> = {};
+        for (const key in groups) if (groups[key] !== undefined) captures[key] = groups[key];
+        return { provider, rule, captures };
       }
     }
     return undefined;

@@ -4,7 +4,7 @@ export {
   loadRegistry,
   parseRegistry,
   getBundledRegistry,
-  validateRegistryShape,
+  validateRegistryData,
   BUNDLED_REGISTRY_PATH,
   SUPPORTED_SCHEMA_RANGE,
 } from './registry.js';
@@ -21,3 +21,4 @@ export {
 } from './lookup.js';
 export type * from './registry-types.js';
 export { getPackageVersion } from './version.js';
+export { summarizeCertificate, describeKey, isSelfSigned, type CertificateSummary } from './certificate.js';

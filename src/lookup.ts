@@ -1,7 +1,7 @@
 import { parseConnectionTarget, type HostSpec } from './connection.js';
 import { normalizeHost, type RuleMatch } from './hostname.js';
 import { getBundledRegistry, type Registry } from './registry.js';
-import type { ObtainStep, SslMode, Trust, TrustKind } from './registry-types.js';
+import type { HostRule, ObtainStep, Provider, SslMode, Trust, TrustKind } from './registry-types.js';
 
 /** The certificate file pgcerts would fetch for a `bundle` host. */
 export interface SelectedSource {
@@ -79,9 +79,7 @@ function selectSource(trust: Trust, region: string | undefined): SelectedSource 
   return undefined;
 }
 
-function describeMatch(found: RuleMatch): HostMatch {
-  const { provider, rule } = found;
-  const { region, ...captures } = found.captures;
+function describeRule(provider: Provider, rule: HostRule, region: string | undefined): Omit<HostMatch, 'captures'> {
   const trust = provider.trust.find((t) => t.id === rule.trust) as Trust;
   const notes: string[] = [];
   if (rule.note) notes.push(rule.note);
@@ -103,7 +101,6 @@ function describeMatch(found: RuleMatch): HostMatch {
     kind: rule.kind,
     partition: rule.partition ?? trust.partition,
     region,
-    captures,
     trust: { id: trust.id, kind: trust.kind, summary: trust.summary, systemTrustStore: trust.systemTrustStore },
     sslmode: trust.sslmode,
     source,
@@ -115,27 +112,52 @@ function describeMatch(found: RuleMatch): HostMatch {
   };
 }
 
+// The description depends only on the rule and the region, so it is built once per pair. Regions
+// come from host names, hence the bound on each rule's cache.
+const described = new WeakMap<HostRule, Map<string | undefined, Omit<HostMatch, 'captures'>>>();
+const MAX_REGIONS_PER_RULE = 256;
+
+function describeMatch(found: RuleMatch): HostMatch {
+  const { region, ...captures } = found.captures;
+  let byRegion = described.get(found.rule);
+  if (!byRegion) described.set(found.rule, (byRegion = new Map()));
+  let base = byRegion.get(region);
+  if (!base) {
+    if (byRegion.size >= MAX_REGIONS_PER_RULE) byRegion.clear();
+    base = deepFreeze(describeRule(found.provider, found.rule, region));
+    byRegion.set(region, base);
+  }
+  return { ...base, captures };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}
+
 const IP_HINT = 'An IP address names no provider, and verify-full fails unless the server certificate lists that address. Connect by the provider\'s host name; Google Cloud SQL and AlloyDB are often reached by IP (see `pgcerts show cloudsql`).';
 const LOCAL_HINT = 'A local address: usually a server on this machine, an SSH tunnel or an auth proxy (Cloud SQL Auth Proxy, AlloyDB Auth Proxy) that does TLS itself. Look up the real database host instead.';
 const UNKNOWN_HINT = 'No provider in the registry claims this host. If it is your own alias (CNAME) for a provider endpoint, look up the endpoint itself: verify-full checks the name in the server certificate, which is the provider\'s name.';
 
 /** Look up one host (name, address, `host:port` not accepted here; see {@link lookup}). */
 export function lookupHost(spec: HostSpec, options: LookupOptions = {}): LookupResult {
-  const normalized = normalizeHost(spec.host);
-  const base = { input: spec.host, port: spec.port };
+  const { host: input, port } = spec;
+  const normalized = normalizeHost(input);
   if (normalized.type === 'invalid') {
-    return { ...base, host: undefined, match: undefined, hint: `"${spec.host}" is not a valid host name: ${normalized.reason}.` };
+    return { input, host: undefined, port, match: undefined, hint: `"${input}" is not a valid host name: ${normalized.reason}.` };
   }
+  const host = normalized.host;
   if (normalized.type === 'ip') {
-    const local = normalized.host === '::1' || normalized.host.startsWith('127.');
-    return { ...base, host: normalized.host, match: undefined, hint: local ? LOCAL_HINT : IP_HINT };
+    const local = host === '::1' || host.startsWith('127.');
+    return { input, host, port, match: undefined, hint: local ? LOCAL_HINT : IP_HINT };
   }
-  if (normalized.host === 'localhost' || normalized.host.endsWith('.localhost')) {
-    return { ...base, host: normalized.host, match: undefined, hint: LOCAL_HINT };
-  }
-  const registry = options.registry ?? getBundledRegistry();
-  const found = registry.hostMatcher.match(normalized.host);
-  return { ...base, host: normalized.host, match: found && describeMatch(found), hint: found ? undefined : UNKNOWN_HINT };
+  if (host === 'localhost' || host.endsWith('.localhost')) return { input, host, port, match: undefined, hint: LOCAL_HINT };
+  const found = (options.registry ?? getBundledRegistry()).hostMatcher.match(host);
+  if (!found) return { input, host, port, match: undefined, hint: UNKNOWN_HINT };
+  return { input, host, port, match: describeMatch(found), hint: undefined };
 }
 
 /**

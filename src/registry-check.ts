@@ -1,3 +1,4 @@
+import { HostMatcher } from './hostname.js';
 import type { Cite, Provider } from './registry-types.js';
 
 const PLACEHOLDER = /\{([a-z]+)\}/g;
@@ -128,5 +129,22 @@ export function checkProviders(providers: Provider[]): string[] {
 
     provider.notes.forEach((note, i) => checkCite(provider, `note ${i}`, note.cite, problems));
   }
+  if (problems.length === 0) checkExamples(providers, problems);
   return problems;
+}
+
+/** Every example must resolve to its own rule through the real matcher: no rule is shadowed. */
+function checkExamples(providers: Provider[], problems: string[]): void {
+  const matcher = new HostMatcher(providers);
+  for (const provider of providers) {
+    provider.hosts.forEach((rule, index) => {
+      for (const example of rule.examples) {
+        const found = matcher.match(example);
+        if (found?.rule !== rule) {
+          const by = found ? `${found.provider.id} rule ${found.provider.hosts.indexOf(found.rule)} (${found.rule.kind})` : 'no rule';
+          problems.push(`${provider.id}: host rule ${index} (${rule.kind}) example "${example}" is matched by ${by}; fix the example, pattern or priority`);
+        }
+      }
+    });
+  }
 }

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -115,10 +114,6 @@ export function parseRegistry(data: unknown, path: string): Registry {
   if (!Array.isArray(record.providers) || typeof record.version !== 'string' || typeof record.contentSha256 !== 'string') {
     throw new PgcertsError('REGISTRY_INVALID', `Registry "${path}" lacks version, contentSha256 or providers; reinstall pgcerts or rebuild the registry with \`npm run registry:build\`.`);
   }
-  const actual = createHash('sha256').update(JSON.stringify(record.providers)).digest('hex');
-  if (actual !== record.contentSha256) {
-    throw new PgcertsError('REGISTRY_INVALID', `Registry "${path}" does not match its contentSha256 (edited by hand or damaged); rebuild it with \`npm run registry:build\` or reinstall pgcerts.`);
-  }
   return new Registry(data as RegistryData, path);
 }
 
@@ -141,15 +136,19 @@ export function loadRegistry(path: string = BUNDLED_REGISTRY_PATH): Registry {
   }
   const registry = parseRegistry(data, path);
   // The bundled file was validated when it was built; any other file is checked in full.
-  if (path !== BUNDLED_REGISTRY_PATH) validateRegistryShape(data, path);
+  if (path !== BUNDLED_REGISTRY_PATH) validateRegistryData(data as RegistryData, path);
   return registry;
 }
 
 /**
- * Validate registry data against the JSON Schema and the cross-reference checks.
- * @throws PgcertsError `REGISTRY_INVALID` listing the first problems.
+ * Validate registry data in full: content hash, JSON Schema and cross-reference checks.
+ * @throws PgcertsError `REGISTRY_INVALID` naming the first problems.
  */
-export function validateRegistryShape(data: unknown, path: string): void {
+export function validateRegistryData(data: RegistryData, path: string): void {
+  const { createHash } = require('node:crypto') as typeof import('node:crypto');
+  if (createHash('sha256').update(JSON.stringify(data.providers)).digest('hex') !== data.contentSha256) {
+    throw new PgcertsError('REGISTRY_INVALID', `Registry "${path}" does not match its contentSha256 (edited by hand or damaged); rebuild it with \`npm run registry:build\` or reinstall pgcerts.`);
+  }
   const Ajv = require('ajv') as typeof import('ajv').default;
   const schemaDir = new URL('../registry/', import.meta.url);
   const readSchema = (name: string): object => JSON.parse(readFileSync(new URL(name, schemaDir), 'utf8')) as object;
@@ -157,7 +156,7 @@ export function validateRegistryShape(data: unknown, path: string): void {
   ajv.addSchema(readSchema('provider.schema.json'), 'provider.schema.json');
   const validate = ajv.compile(readSchema('registry.schema.json'));
   const problems = validate(data)
-    ? checkProviders((data as RegistryData).providers)
+    ? checkProviders(data.providers)
     : (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message ?? ''}`);
   if (problems.length > 0) {
     const more = problems.length > 3 ? ` (and ${problems.length - 3} more)` : '';

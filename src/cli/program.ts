@@ -1,4 +1,4 @@
-import { Command, CommanderError } from 'commander';
+import { createRequire } from 'node:module';
 import { getBundledRegistry, loadRegistry, type Registry } from '../registry.js';
 import { getPackageVersion } from '../version.js';
 import { runList } from './list.js';
@@ -24,6 +24,10 @@ function versionLine(): string {
   }
   return `pgcerts ${getPackageVersion()} (registry ${registry})`;
 }
+
+// Loaded through require: Node's ESM wrapper around a CommonJS package costs more start-up time.
+const { Command, CommanderError } = createRequire(import.meta.url)('commander') as typeof import('commander');
+type Command = import('commander').Command;
 
 function examples(lines: string[]): string {
   return `\nExamples:\n${lines.map((line) => `  $ ${line}`).join('\n')}\n`;

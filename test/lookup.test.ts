@@ -1,0 +1,190 @@
+import { describe, expect, it } from 'vitest';
+import { isPgcertsError } from '../src/errors.js';
+import { lookup, lookupHost } from '../src/lookup.js';
+
+interface Row {
+  input: string;
+  provider?: string;
+  kind?: string;
+  partition?: string;
+  region?: string;
+  trust?: 'bundle' | 'public' | 'account' | 'none';
+  /** Expected bundle URL for `bundle` hosts. */
+  url?: string;
+  /** Text the hint must contain when nothing matches. */
+  hint?: string;
+}
+
+const RDS = 'https://truststore.pki.rds.amazonaws.com';
+const RDS_GOV = 'https://truststore.pki.us-gov-west-1.rds.amazonaws.com';
+const RDS_CN = 'https://rds-truststore.s3.cn-north-1.amazonaws.com.cn';
+
+// Written from the providers' documented host forms, independent of the registry's own examples.
+const TABLE: Row[] = [
+  // Amazon RDS and Aurora, commercial
+  { input: 'mydb.abc123xyz.us-east-1.rds.amazonaws.com', provider: 'rds', kind: 'instance', partition: 'aws', region: 'us-east-1', trust: 'bundle', url: `${RDS}/us-east-1/us-east-1-bundle.pem` },
+  { input: 'MyDB.ABC123XYZ.US-EAST-1.RDS.AMAZONAWS.COM.', provider: 'rds', kind: 'instance', region: 'us-east-1', url: `${RDS}/us-east-1/us-east-1-bundle.pem` },
+  { input: '  mydb.abc123xyz.eu-west-1.rds.amazonaws.com  ', provider: 'rds', region: 'eu-west-1', url: `${RDS}/eu-west-1/eu-west-1-bundle.pem` },
+  { input: 'test-postgres.cluster-123456789012.us-east-2.rds.amazonaws.com', provider: 'rds', kind: 'cluster', region: 'us-east-2', url: `${RDS}/us-east-2/us-east-2-bundle.pem` },
+  { input: 'test-postgres.cluster-ro-123456789012.us-east-2.rds.amazonaws.com', provider: 'rds', kind: 'cluster-ro', region: 'us-east-2' },
+  { input: 'test-postgres-alias.cluster-custom-123456789012.us-east-2.rds.amazonaws.com', provider: 'rds', kind: 'cluster-custom', region: 'us-east-2' },
+  { input: 'mydb.abc123xyz.ap-southeast-7.rds.amazonaws.com', provider: 'rds', region: 'ap-southeast-7', url: `${RDS}/ap-southeast-7/ap-southeast-7-bundle.pem` },
+  { input: 'mydb.abc123xyz.xx-newplace-9.rds.amazonaws.com', provider: 'rds', region: 'xx-newplace-9', url: `${RDS}/global/global-bundle.pem` },
+  { input: 'mydb-green-abc123.abc123xyz.eu-central-1.rds.amazonaws.com', provider: 'rds', region: 'eu-central-1' },
+  { input: 'c4fuk4g4mva0ni.cluster-cmgvywijhzgr.us-east-1.rds.amazonaws.com', provider: 'rds', kind: 'cluster', region: 'us-east-1' },
+  { input: 'myglobal.global-abc123def.global.rds.amazonaws.com', provider: 'rds', url: `${RDS}/global/global-bundle.pem` },
+  { input: 'postgres://app:secret@mydb.abc123xyz.eu-central-1.rds.amazonaws.com:5432/db?sslmode=require', provider: 'rds', region: 'eu-central-1' },
+  { input: 'host=mydb.abc123xyz.ap-southeast-2.rds.amazonaws.com port=5432 dbname=app', provider: 'rds', region: 'ap-southeast-2' },
+  { input: 'mydb.abc123xyz.us-east-1.rds.amazonaws.com:5432', provider: 'rds', region: 'us-east-1' },
+  // GovCloud and China partitions
+  { input: 'mydb.abc123xyz.us-gov-west-1.rds.amazonaws.com', provider: 'rds', partition: 'aws-us-gov', region: 'us-gov-west-1', url: `${RDS_GOV}/us-gov-west-1/us-gov-west-1-bundle.pem` },
+  { input: 'mydb.abc123xyz.us-gov-east-1.rds.amazonaws.com', provider: 'rds', partition: 'aws-us-gov', region: 'us-gov-east-1', url: `${RDS_GOV}/us-gov-east-1/us-gov-east-1-bundle.pem` },
+  { input: 'test-postgres.cluster-123456789012.rds.cn-northwest-1.amazonaws.com.cn', provider: 'rds', partition: 'aws-cn', region: 'cn-northwest-1', url: `${RDS_CN}/cn-northwest-1/cn-northwest-1-bundle.pem` },
+  { input: 'mydb.abc123xyz.cn-north-1.rds.amazonaws.com.cn', provider: 'rds', partition: 'aws-cn', region: 'cn-north-1', url: `${RDS_CN}/cn-north-1/cn-north-1-bundle.pem` },
+  // RDS lookalikes
+  { input: 'rds.amazonaws.com.evil.example', hint: 'No provider' },
+  { input: 'evilrds.amazonaws.com', hint: 'No provider' },
+  { input: 'mydb.abc123xyz.us-east-1.rds.amazonaws.com.evil.example', hint: 'No provider' },
+  { input: 'mydb.abc123xyz.us-east-1.rds-amazonaws.com', hint: 'No provider' },
+  { input: 'rds.amazonaws.com', hint: 'No provider' },
+  { input: 'foo.rds.amazonaws.com', hint: 'No provider' },
+  // RDS Proxy, Aurora DSQL, Redshift
+  { input: 'test-proxy.proxy-xxxxxxxxxxxxx.eu-west-1.rds.amazonaws.com', provider: 'rds-proxy', region: 'eu-west-1', trust: 'public' },
+  { input: 'proxyendpoint1.endpoint.proxy-ab0cd1efghij.us-east-1.rds.amazonaws.com', provider: 'rds-proxy', region: 'us-east-1' },
+  { input: 'ijt4jtjkn7oxftooklnuliggna.dsql.us-east-1.on.aws', provider: 'aurora-dsql', region: 'us-east-1', trust: 'public' },
+  { input: 'dsql.us-east-1.on.aws.evil.example', hint: 'No provider' },
+  { input: 'examplecluster.abc123xyz789.us-west-2.redshift.amazonaws.com', provider: 'redshift', region: 'us-west-2' },
+  { input: 'default-workgroup.123456789012.us-east-1.redshift-serverless.amazonaws.com', provider: 'redshift', region: 'us-east-1' },
+  // Google Cloud SQL
+  { input: '298474959c18.25pf3r4b6sfkn.asia-northeast2.sql.goog', provider: 'cloudsql', trust: 'account' },
+  { input: '34.66.12.3', hint: 'Cloud SQL' },
+  // Azure Flexible Server in three clouds
+  { input: 'mydemoserver.postgres.database.azure.com', provider: 'azure', partition: 'azure-public', trust: 'public' },
+  { input: 'mydemoserver.postgres.database.usgovcloudapi.net', provider: 'azure', partition: 'azure-us-gov', trust: 'public' },
+  { input: 'mydemoserver.postgres.database.chinacloudapi.cn', provider: 'azure', partition: 'azure-china', trust: 'public' },
+  { input: 'postgres.database.azure.com', hint: 'No provider' },
+  { input: 'mydemoserver.postgres.database.azure.com.attacker.net', hint: 'No provider' },
+  // Citus: Azure Cosmos DB for PostgreSQL
+  { input: 'c-mycluster.abcdef123456.postgres.cosmos.azure.com', provider: 'citus', trust: 'public' },
+  // DigitalOcean
+  { input: 'db-postgresql-nyc3-44787-do-user-11136722-0.b.db.ondigitalocean.com', provider: 'digitalocean', trust: 'account' },
+  { input: 'private-db-postgresql-nyc3-44787-do-user-11136722-0.b.db.ondigitalocean.com', provider: 'digitalocean' },
+  { input: 'mydb-do-user-123456-0.db.ondigitalocean.com', provider: 'digitalocean' },
+  // Heroku classic
+  { input: 'ec2-23-23-245-89.compute-1.amazonaws.com', provider: 'heroku', trust: 'none' },
+  // Supabase
+  { input: 'db.abcdefghijklmnopqrst.supabase.co', provider: 'supabase', trust: 'account' },
+  { input: 'aws-0-eu-central-1.pooler.supabase.com', provider: 'supabase', region: 'eu-central-1' },
+  { input: 'postgresql://postgres.abcdefghijklmnopqrst:pw@aws-1-ap-southeast-1.pooler.supabase.com:6543/postgres', provider: 'supabase', region: 'ap-southeast-1' },
+  { input: 'db.abcdefghijklmnopqrst.supabase.co.evil.com', hint: 'No provider' },
+  { input: 'supabase.co', hint: 'No provider' },
+  // Neon
+  { input: 'ep-cool-darkness-123456.us-east-2.aws.neon.tech', provider: 'neon', kind: 'endpoint', region: 'us-east-2', trust: 'public' },
+  { input: 'ep-cool-darkness-123456-pooler.us-east-2.aws.neon.tech', provider: 'neon', kind: 'pooler', region: 'us-east-2' },
+  { input: 'EP-COOL-DARKNESS-123456.US-EAST-2.AWS.NEON.TECH.', provider: 'neon', region: 'us-east-2' },
+  { input: 'neon.tech', hint: 'No provider' },
+  // Crunchy Bridge, Aiven, Timescale, CockroachDB, Yugabyte, Render, Railway
+  { input: 'p.3x4xvkn3xza2zjwiklcuonpamy.db.postgresbridge.com', provider: 'crunchy-bridge', trust: 'account' },
+  { input: 'pg-3e869258-ememeden6-ec13.a.aivencloud.com', provider: 'aiven', trust: 'account' },
+  { input: 'mypg-myproject.aivencloud.com', provider: 'aiven' },
+  { input: 's5pq0es2cy.vfbtkqzhtm.tsdb.cloud.timescale.com', provider: 'timescale' },
+  { input: 'university-cluster-2513.6zw.cockroachlabs.cloud', provider: 'cockroachdb' },
+  { input: '740ce33e-4242-4242-a424-cc4242c4242b.aws.yugabyte.cloud', provider: 'yugabyte', trust: 'account' },
+  { input: 'dpg-cvgr7h8fnakc73elosj0-a.oregon-postgres.render.com', provider: 'render' },
+  { input: 'roundhouse.proxy.rlwy.net', provider: 'railway', trust: 'none' },
+  // Local, addresses, garbage
+  { input: 'localhost', hint: 'local' },
+  { input: 'LOCALHOST.', hint: 'local' },
+  { input: '127.0.0.1', hint: 'local' },
+  { input: '[::1]:5432', hint: 'local' },
+  { input: '[2001:db8::1]', hint: 'IP address' },
+  { input: '10.1.2.3:5432', hint: 'IP address' },
+  { input: 'db..example.com', hint: 'not a valid host name' },
+  { input: '-bad-.example.com', hint: 'not a valid host name' },
+  { input: 'mydb.abc123xyz.us-east-1.rds.аmazonaws.com', hint: 'No provider' },
+  { input: 'bücher.example', hint: 'No provider' },
+  { input: 'db.example.com', hint: 'No provider' },
+  { input: 'com', hint: 'No provider' },
+];
+
+describe('lookup table', () => {
+  it('has at least 60 rows covering every required provider', () => {
+    expect(TABLE.length).toBeGreaterThanOrEqual(60);
+    const required = ['rds', 'rds-proxy', 'aurora-dsql', 'redshift', 'cloudsql', 'azure', 'citus', 'digitalocean', 'heroku',
+      'supabase', 'neon', 'crunchy-bridge', 'aiven', 'timescale', 'cockroachdb', 'yugabyte', 'render', 'railway'];
+    expect(required.filter((id) => !TABLE.some((row) => row.provider === id))).toEqual([]);
+  });
+
+  it.each(TABLE)('$input', (row) => {
+    const [result, ...rest] = lookup(row.input);
+    expect(rest).toEqual([]);
+    if (!row.provider) {
+      expect(result?.match).toBeUndefined();
+      expect(result?.hint).toContain(row.hint);
+      return;
+    }
+    const match = result?.match;
+    expect(match?.provider).toBe(row.provider);
+    if (row.kind) expect(match?.kind).toBe(row.kind);
+    if (row.partition) expect(match?.partition).toBe(row.partition);
+    if (row.region) expect(match?.region).toBe(row.region);
+    if (row.trust) expect(match?.trust.kind).toBe(row.trust);
+    if (row.url) expect(match?.source?.url).toBe(row.url);
+    expect(['verify-full', 'verify-ca', 'require']).toContain(match?.sslmode);
+  });
+});
+
+describe('lookup', () => {
+  it('answers each host of a multi-host URL in order', () => {
+    const results = lookup('postgres://u:pw@ep-a-1.us-east-2.aws.neon.tech:5432,db.abcdefghijklmnopqrst.supabase.co:6543,db.example.com/app');
+    expect(results.map((r) => [r.host, r.port, r.match?.provider])).toEqual([
+      ['ep-a-1.us-east-2.aws.neon.tech', 5432, 'neon'],
+      ['db.abcdefghijklmnopqrst.supabase.co', 6543, 'supabase'],
+      ['db.example.com', undefined, undefined],
+    ]);
+  });
+
+  it('marks the partition-wide fallback and says why', () => {
+    const match = lookup('mydb.abc123xyz.xx-newplace-9.rds.amazonaws.com')[0]?.match;
+    expect(match?.source?.fallback).toBe(true);
+    expect(match?.notes.join(' ')).toContain('"xx-newplace-9"');
+    const regional = lookup('mydb.abc123xyz.us-east-1.rds.amazonaws.com')[0]?.match;
+    expect(regional?.source).toMatchObject({ id: 'regional', fallback: false, format: 'pem' });
+  });
+
+  it('lists the pinned public roots with download URLs for public hosts', () => {
+    const match = lookup('mydemoserver.postgres.database.azure.com')[0]?.match;
+    const subjects = match?.roots?.map((r) => r.subject).join('\n') ?? '';
+    expect(subjects).toContain('CN=DigiCert Global Root G2');
+    expect(subjects).toContain('CN=Microsoft RSA Root Certificate Authority 2017');
+    expect(match?.roots?.every((r) => r.url?.startsWith('https://'))).toBe(true);
+    expect(match?.trust.systemTrustStore).toBe(true);
+  });
+
+  it('explains how to get an account CA and why a none host cannot be verified', () => {
+    const account = lookup('db-postgresql-nyc3-44787-do-user-11136722-0.b.db.ondigitalocean.com')[0]?.match;
+    expect(account?.obtain?.map((s) => s.method)).toContain('api');
+    const none = lookup('ec2-23-23-245-89.compute-1.amazonaws.com')[0]?.match;
+    expect(none?.sslmode).toBe('require');
+    expect(none?.reason).toBeTruthy();
+    expect(none?.alternative).toBeTruthy();
+  });
+
+  it('says so when a URL names no host', () => {
+    const [result] = lookup('postgres:///app');
+    expect(result?.match).toBeUndefined();
+    expect(result?.hint).toContain('names no host');
+  });
+
+  it('throws INVALID_INPUT only for unreadable connection strings', () => {
+    expect(() => lookup('postgres://db.example.com:99999/x')).toThrow(expect.objectContaining({ code: 'INVALID_INPUT' }));
+    let error: unknown;
+    try {
+      lookup('mysql://db.example.com');
+    } catch (e) {
+      error = e;
+    }
+    expect(isPgcertsError(error, 'INVALID_INPUT')).toBe(true);
+    expect(lookupHost({ host: '' }).hint).toContain('empty');
+  });
+});
