@@ -23,33 +23,41 @@ function parseIpv6(text: string): string | undefined {
   }
 }
 
+const PLAIN = 1;
+const PLAIN_UPPER = 2;
+
 /**
- * Check an already lower-case ASCII name in one pass: label characters and lengths, total length,
- * no numeric last label. Returns false for anything the general path must look at.
+ * Check an ASCII name in one pass: label characters and lengths, total length, no numeric last
+ * label. Returns PLAIN (already normal), PLAIN_UPPER (normal once lower-cased) or 0 for
+ * anything the general path must look at.
  */
-function isPlainName(host: string): boolean {
+function checkPlainName(host: string): number {
   const length = host.length;
-  if (length === 0 || length > 253) return false;
+  if (length === 0 || length > 253) return 0;
+  let result = PLAIN;
   let labelStart = 0;
   let digitsOnly = true;
   for (let i = 0; i <= length; i++) {
     const c = i === length ? 46 : host.charCodeAt(i);
     if (c === 46) {
       const labelLength = i - labelStart;
-      if (labelLength === 0 || labelLength > 63) return false;
-      if (host.charCodeAt(labelStart) === 45 || host.charCodeAt(i - 1) === 45) return false;
+      if (labelLength === 0 || labelLength > 63) return 0;
+      if (host.charCodeAt(labelStart) === 45 || host.charCodeAt(i - 1) === 45) return 0;
       labelStart = i + 1;
-      if (i === length && digitsOnly) return false;
+      if (i === length && digitsOnly) return 0;
       digitsOnly = true;
     } else if (c >= 48 && c <= 57) {
       // digit
     } else if ((c >= 97 && c <= 122) || c === 45 || c === 95) {
       digitsOnly = false;
+    } else if (c >= 65 && c <= 90) {
+      digitsOnly = false;
+      result = PLAIN_UPPER;
     } else {
-      return false;
+      return 0;
     }
   }
-  return true;
+  return result;
 }
 
 /**
@@ -57,7 +65,10 @@ function isPlainName(host: string): boolean {
  * case, internationalised names to their ASCII (punycode) form. Never throws.
  */
 export function normalizeHost(input: string): NormalizedHost {
-  if (isPlainName(input)) return { type: 'name', host: input };
+  // Fast path: a valid ASCII name, perhaps in upper case or with the root's trailing dot.
+  const bare = input.charCodeAt(input.length - 1) === 46 ? input.slice(0, -1) : input;
+  const plain = checkPlainName(bare);
+  if (plain !== 0) return { type: 'name', host: plain === PLAIN ? bare : bare.toLowerCase() };
   let host = input.trim();
   if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
   if (IPV4.test(host)) return { type: 'ip', host, version: 4 };
@@ -71,7 +82,7 @@ export function normalizeHost(input: string): NormalizedHost {
     host = ascii;
   }
   host = host.toLowerCase();
-  if (isPlainName(host)) return { type: 'name', host };
+  if (checkPlainName(host) === PLAIN) return { type: 'name', host };
   if (host.length > 253) return { type: 'invalid', host: input, reason: 'it is longer than 253 characters' };
   const labels = host.split('.');
   for (const label of labels) {
@@ -87,14 +98,19 @@ export function normalizeHost(input: string): NormalizedHost {
 export interface RuleMatch {
   provider: Provider;
   rule: HostRule;
-  /** Named captures of the rule's pattern (e.g. `region`). */
+  /** The pattern's `region` capture. */
+  region: string | undefined;
+  /** The pattern's other named captures. */
   captures: Record<string, string>;
 }
 
 interface CompiledRule {
   provider: Provider;
   rule: HostRule;
+  /** The rule's pattern with named groups turned into numbered ones (no groups object to build). */
   regex: RegExp | undefined;
+  /** Capture name for each group number, undefined for unnamed groups. */
+  names: Array<string | undefined>;
 }
 
 /** One node per suffix label, walked from the top-level label down. */
@@ -163,6 +179,32 @@ function splitPattern(pattern: string): { label: string | undefined; rest: strin
   return { label: undefined, rest: out };
 }
 
+/** The pattern with each named group made a plain numbered group, and the names by number. */
+function numberGroups(pattern: string): { source: string; names: Array<string | undefined> } {
+  const names: Array<string | undefined> = [];
+  let source = '';
+  let inClass = false;
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i] as string;
+    if (c === '\\') {
+      source += c + (pattern[i + 1] ?? '');
+      i++;
+      continue;
+    }
+    if (inClass) inClass = c !== ']';
+    else if (c === '[') inClass = true;
+    else if (c === '(' && pattern.startsWith('?<', i + 1) && pattern[i + 3] !== '=' && pattern[i + 3] !== '!') {
+      const close = pattern.indexOf('>', i);
+      names.push(pattern.slice(i + 3, close));
+      source += '(';
+      i = close;
+      continue;
+    } else if (c === '(' && pattern[i + 1] !== '?') names.push(undefined);
+    source += c;
+  }
+  return { source, names };
+}
+
 /**
  * Host rules in a trie of suffix labels. Matching walks the host's labels from the right, then
  * tries the deepest (most specific) suffix first; rules sharing a suffix go by descending
@@ -180,7 +222,8 @@ export class HostMatcher {
           if (!child) node.children.set(label, (child = newNode()));
           node = child;
         }
-        node.rules.push({ provider, rule, regex: rule.pattern === undefined ? undefined : new RegExp(rule.pattern) });
+        const numbered = rule.pattern === undefined ? undefined : numberGroups(rule.pattern);
+        node.rules.push({ provider, rule, regex: numbered && new RegExp(numbered.source), names: numbered?.names ?? [] });
       }
     }
     const prepare = (node: SuffixNode): void => {
@@ -223,13 +266,20 @@ export class HostMatcher {
       // Rules before `first` cannot match; confirm the winner (its first-label part was not
       // checked by the combined pattern) and go on down the list if it fails.
       for (let r = first; r < rules.length; r++) {
-        const { provider, rule, regex } = rules[r] as CompiledRule;
-        if (regex === undefined) return { provider, rule, captures: {} };
-        const groups = regex.exec(host)?.groups;
-        if (groups === undefined && !regex.test(host)) continue;
+        const { provider, rule, regex, names } = rules[r] as CompiledRule;
+        if (regex === undefined) return { provider, rule, region: undefined, captures: {} };
+        const groups = regex.exec(host);
+        if (groups === null) continue;
+        let region: string | undefined;
         const captures: Record<string, string> = {};
-        for (const key in groups) if (groups[key] !== undefined) captures[key] = groups[key];
-        return { provider, rule, captures };
+        for (let g = 0; g < names.length; g++) {
+          const name = names[g];
+          const value = groups[g + 1];
+          if (name === undefined || value === undefined) continue;
+          if (name === 'region') region = value;
+          else captures[name] = value;
+        }
+        return { provider, rule, region, captures };
       }
     }
     return undefined;
