@@ -143,3 +143,54 @@ export function parseConnectionTarget(input: string): ConnectionTarget {
   }
   return { form: 'host', hosts: [parseHostPort(text)], params: {} };
 }
+
+/** Percent-encode a URL query value, keeping `/` readable (libpq decodes either form). */
+function encodeQueryValue(value: string): string {
+  return encodeURIComponent(value).replace(/%2F/gi, '/');
+}
+
+/** Quote a libpq keyword value when it needs it. */
+function quoteConninfoValue(value: string): string {
+  return value === '' || /[\s'\\]/.test(value) ? `'${value.replace(/[\\']/g, '\\$&')}'` : value;
+}
+
+/**
+ * The same connection string with `sslmode` and `sslrootcert` set (any earlier values, weaker
+ * modes and `sslrootcert=system` included, are replaced); everything else is kept as written.
+ * Works on `postgres://` URLs and libpq `key=value` strings.
+ * @throws PgcertsError `INVALID_INPUT` for a bare host or an unreadable string.
+ * @example secureConnectionString('postgres://u:p@h/db?sslmode=require', '/certs/rds.pem')
+ * // 'postgres://u:p@h/db?sslmode=verify-full&sslrootcert=/certs/rds.pem'
+ */
+export function secureConnectionString(input: string, rootCertPath: string, sslmode: 'verify-full' | 'verify-ca' = 'verify-full'): string {
+  const target = parseConnectionTarget(input);
+  const text = input.trim();
+  const replaced = new Set(['sslmode', 'sslrootcert']);
+  if (target.form === 'url') {
+    const query = text.indexOf('?');
+    const base = query < 0 ? text : text.slice(0, query);
+    const kept = query < 0 ? [] : text.slice(query + 1).split('&').filter((pair) => {
+      if (pair === '') return false;
+      const eq = pair.indexOf('=');
+      return !replaced.has(decodeURIComponent(eq < 0 ? pair : pair.slice(0, eq)));
+    });
+    kept.push(`sslmode=${sslmode}`, `sslrootcert=${encodeQueryValue(rootCertPath)}`);
+    // A URL without a path needs one before the query for some parsers: postgres://host/?...
+    const separator = /^postgres(?:ql)?:\/\/[^/]*$/i.test(base) ? '/?' : '?';
+    return `${base}${separator}${kept.join('&')}`;
+  }
+  if (target.form === 'conninfo') {
+    const re = /\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(?:'(?:[^'\\]|\\.)*'|(?:[^\s'\\]|\\.)*)/y;
+    const parts: string[] = [];
+    let index = 0;
+    while (index < text.length) {
+      re.lastIndex = index;
+      const m = re.exec(text) as RegExpExecArray;
+      if (!replaced.has(m[1] as string)) parts.push(m[0].trim());
+      index = re.lastIndex;
+    }
+    parts.push(`sslmode=${sslmode}`, `sslrootcert=${quoteConninfoValue(rootCertPath)}`);
+    return parts.join(' ');
+  }
+  throw new PgcertsError('INVALID_INPUT', 'Give a postgres:// URL or a key=value connection string to secure, not a bare host; for a host, use `pgcerts env <host>`.');
+}

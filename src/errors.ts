@@ -5,7 +5,19 @@ export type ErrorCode =
   | 'REGISTRY_UNSUPPORTED'
   | 'UNKNOWN_PROVIDER'
   | 'INVALID_INPUT'
-  | 'USAGE';
+  | 'USAGE'
+  /** A file or body that should hold certificates does not (HTML, JSON, truncated PEM, a private key, ...). */
+  | 'DECODE_FAILED'
+  /** Certificates that parse but must not be trusted (forged, not a CA, pin mismatch, ...). */
+  | 'VALIDATION_FAILED'
+  /** The network request failed (status, timeout, reset, size, redirect). */
+  | 'DOWNLOAD_FAILED'
+  /** A cached bundle does not match its metadata, or the metadata is unreadable. */
+  | 'CACHE_CORRUPT'
+  /** The cache directory cannot be used (permissions, a lock held too long). */
+  | 'CACHE_UNAVAILABLE'
+  /** The provider has no downloadable source for this host (account CA not imported, or kind none). */
+  | 'NO_SOURCE';
 
 /**
  * The one error class pgcerts throws. `code` is stable; the message names the bad value and ends
@@ -18,6 +30,19 @@ export class PgcertsError extends Error {
     super(message, options);
     this.name = 'PgcertsError';
     this.code = code;
+  }
+}
+
+/** A failed download: carries the URL and, when the server answered, the HTTP status. */
+export class DownloadError extends PgcertsError {
+  readonly url: string;
+  readonly status: number | undefined;
+
+  constructor(url: string, status: number | undefined, message: string, options?: { cause?: unknown }) {
+    super('DOWNLOAD_FAILED', message, options);
+    this.name = 'DownloadError';
+    this.url = url;
+    this.status = status;
   }
 }
 

@@ -115,7 +115,10 @@ interface CompiledRule {
 
 /** One node per suffix label, walked from the top-level label down. */
 interface SuffixNode {
-  children: Map<string, SuffixNode>;
+  /** The label this node stands for. */
+  label: string;
+  /** Children by {@link hashLabel} of their label (no string is sliced while matching). */
+  children: Map<number, SuffixNode>;
   /** Rules whose suffix ends at this node, by descending priority. */
   rules: CompiledRule[];
   /**
@@ -127,7 +130,14 @@ interface SuffixNode {
   combined: RegExp | undefined;
 }
 
-const newNode = (): SuffixNode => ({ children: new Map(), rules: [], combined: undefined });
+const newNode = (label: string): SuffixNode => ({ label, children: new Map(), rules: [], combined: undefined });
+
+/** A cheap hash of `text[from, to)`; equal labels hash equally, collisions are checked by the caller. */
+function hashLabel(text: string, from: number, to: number): number {
+  let hash = to - from;
+  for (let i = from; i < to; i++) hash = (Math.imul(hash, 31) + text.charCodeAt(i)) | 0;
+  return hash;
+}
 
 /**
  * Split an anchored rule pattern into an optional first-label part and the rest, both without
@@ -211,15 +221,17 @@ function numberGroups(pattern: string): { source: string; names: Array<string | 
  * priority, decided in one regular-expression run, and only the winner's captures are read.
  */
 export class HostMatcher {
-  private readonly root = newNode();
+  private readonly root = newNode('');
 
   constructor(providers: readonly Provider[]) {
     for (const provider of providers) {
       for (const rule of provider.hosts) {
         let node = this.root;
         for (const label of rule.suffix.split('.').reverse()) {
-          let child = node.children.get(label);
-          if (!child) node.children.set(label, (child = newNode()));
+          const hash = hashLabel(label, 0, label.length);
+          let child = node.children.get(hash);
+          if (child && child.label !== label) throw new Error(`hash collision between suffix labels "${label}" and "${child.label}"`);
+          if (!child) node.children.set(hash, (child = newNode(label)));
           node = child;
         }
         const numbered = rule.pattern === undefined ? undefined : numberGroups(rule.pattern);
@@ -251,8 +263,10 @@ export class HostMatcher {
     let end = host.length;
     // Stop before the leftmost label: a suffix rule needs at least one label in front of it.
     for (let dot = host.lastIndexOf('.'); dot > 0; dot = host.lastIndexOf('.', dot - 1)) {
-      const child = node.children.get(host.slice(dot + 1, end));
-      if (!child) break;
+      const start = dot + 1;
+      const child = node.children.get(hashLabel(host, start, end));
+      // A different label with the same hash: compare the text itself.
+      if (!child || child.label.length !== end - start || !host.startsWith(child.label, start)) break;
       if (child.combined) candidates.push(child);
       node = child;
       end = dot;

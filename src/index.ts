@@ -1,4 +1,4 @@
-export { PgcertsError, isPgcertsError, type ErrorCode } from './errors.js';
+export { PgcertsError, DownloadError, isPgcertsError, type ErrorCode } from './errors.js';
 export {
   Registry,
   loadRegistry,
@@ -9,7 +9,7 @@ export {
   SUPPORTED_SCHEMA_RANGE,
 } from './registry.js';
 export { normalizeHost, HostMatcher, type NormalizedHost, type RuleMatch } from './hostname.js';
-export { parseConnectionTarget, parseHostPort, type ConnectionTarget, type HostSpec } from './connection.js';
+export { parseConnectionTarget, parseHostPort, secureConnectionString, type ConnectionTarget, type HostSpec } from './connection.js';
 export {
   lookup,
   lookupHost,

@@ -1,6 +1,7 @@
 import { parseConnectionTarget, type HostSpec } from './connection.js';
 import { normalizeHost, type RuleMatch } from './hostname.js';
 import { getBundledRegistry, type Registry } from './registry.js';
+import { findSource } from './sources.js';
 import type { HostRule, ObtainStep, Provider, SslMode, Trust, TrustKind } from './registry-types.js';
 
 /** The certificate file pgcerts would fetch for a `bundle` host. */
@@ -64,26 +65,16 @@ export interface LookupOptions {
   registry?: Registry;
 }
 
-function selectSource(trust: Trust, region: string | undefined): SelectedSource | undefined {
-  let skipped = false;
-  for (const source of trust.sources ?? []) {
-    if (source.url.includes('{region}')) {
-      if (region === undefined || !source.regions?.includes(region)) {
-        skipped = true;
-        continue;
-      }
-      return { id: source.id, url: source.url.replaceAll('{region}', region), format: source.format, fallback: false };
-    }
-    return { id: source.id, url: source.url, format: source.format, fallback: skipped };
-  }
-  return undefined;
+function toSelected(trust: Trust, region: string | undefined): SelectedSource | undefined {
+  const picked = findSource(trust, region);
+  return picked && { id: picked.source.id, url: picked.url, format: picked.source.format, fallback: picked.fallback };
 }
 
 function describeRule(provider: Provider, rule: HostRule, region: string | undefined): Omit<HostMatch, 'captures'> {
   const trust = provider.trust.find((t) => t.id === rule.trust) as Trust;
   const notes: string[] = [];
   if (rule.note) notes.push(rule.note);
-  const source = trust.kind === 'bundle' ? selectSource(trust, region) : undefined;
+  const source = trust.kind === 'bundle' ? toSelected(trust, region) : undefined;
   if (source?.fallback) {
     notes.push(region === undefined
       ? 'The host name carries no region, so the partition-wide bundle is used.'

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseConnectionTarget, parseHostPort } from '../src/connection.js';
+import { parseConnectionTarget, parseHostPort, secureConnectionString } from '../src/connection.js';
 import { isPgcertsError } from '../src/errors.js';
 
 function errorOf(fn: () => unknown): Error {
@@ -105,5 +105,31 @@ describe('parseConnectionTarget', () => {
     const error = errorOf(() => parseConnectionTarget('postgres://u:hunter2%zz@db.example.com/x'));
     expect(error.message).toContain('password');
     expect(error.message).not.toContain('hunter2');
+  });
+});
+
+describe('secureConnectionString', () => {
+  it.each([
+    ['postgres://u:p%40ss@db.example.com:5432/app?sslmode=require&application_name=x',
+      'postgres://u:p%40ss@db.example.com:5432/app?application_name=x&sslmode=verify-full&sslrootcert=/c/rds.pem'],
+    ['postgres://db.example.com', 'postgres://db.example.com/?sslmode=verify-full&sslrootcert=/c/rds.pem'],
+    ['postgresql://db.example.com/app?sslrootcert=system&sslmode=verify-full', 'postgresql://db.example.com/app?sslmode=verify-full&sslrootcert=/c/rds.pem'],
+    ['postgres://a.example.com,b.example.com:6543/app?target_session_attrs=read-write',
+      'postgres://a.example.com,b.example.com:6543/app?target_session_attrs=read-write&sslmode=verify-full&sslrootcert=/c/rds.pem'],
+    ["host=db.example.com dbname=app sslmode=prefer password='a b'", "host=db.example.com dbname=app password='a b' sslmode=verify-full sslrootcert=/c/rds.pem"],
+  ])('%s', (input, expected) => {
+    expect(secureConnectionString(input, '/c/rds.pem')).toBe(expected);
+  });
+
+  it('encodes paths that need it and keeps the result parseable', () => {
+    const url = secureConnectionString('postgres://u@db.example.com/app', '/tmp/my certs/ca&x.pem');
+    expect(url).toBe('postgres://u@db.example.com/app?sslmode=verify-full&sslrootcert=/tmp/my%20certs/ca%26x.pem');
+    expect(parseConnectionTarget(url).params.sslrootcert).toBe('/tmp/my certs/ca&x.pem');
+    const conninfo = secureConnectionString('host=db.example.com', "/tmp/it's here/ca.pem", 'verify-ca');
+    expect(parseConnectionTarget(conninfo).params).toMatchObject({ sslmode: 'verify-ca', sslrootcert: "/tmp/it's here/ca.pem" });
+  });
+
+  it('refuses a bare host, pointing to pgcerts env', () => {
+    expect(() => secureConnectionString('db.example.com', '/c.pem')).toThrow(/pgcerts env/);
   });
 });

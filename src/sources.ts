@@ -1,0 +1,85 @@
+import { PgcertsError } from './errors.js';
+import type { PinnedCertificate, Provider, Source, Trust } from './registry-types.js';
+
+/** Cache source name of user-imported files. */
+export const IMPORT_SOURCE = 'import';
+/** Cache source name of `public` bundles (built from the pinned roots). */
+export const OFFLINE_SOURCE = 'roots';
+
+/** Trust entries whose certificates pgcerts can download. */
+export function isDownloadable(trust: Trust): boolean {
+  return (trust.kind === 'bundle' && (trust.sources?.length ?? 0) > 0) || trust.kind === 'public';
+}
+
+/** The public roots a `public` trust entry pins, current ones only. */
+export function publicRoots(provider: Provider, trust: Trust): PinnedCertificate[] {
+  return provider.certificates.filter((c) => c.trust.includes(trust.id) && c.status === 'current');
+}
+
+/** How to get a CA for a provider pgcerts cannot download, as one sentence. */
+export function explainNoSource(provider: Provider, trust: Trust): string {
+  if (trust.kind === 'none') {
+    return `${provider.name} (${provider.id}, ${trust.id}) cannot be verified: ${trust.reason ?? trust.summary} The strongest mode that works is sslmode=${trust.sslmode}. Instead: ${trust.alternative ?? 'see `pgcerts show ' + provider.id + '`.'}`;
+  }
+  const steps = (trust.obtain ?? []).map((s) => `${s.method}: ${s.how}`).join('; ');
+  return `${provider.name} (${provider.id}) has no public CA download: each ${trust.scope ?? 'account'} has its own CA. Get it (${steps}), then run \`pgcerts import ${provider.id} <file>\`.`;
+}
+
+/**
+ * Choose the trust entry to fetch: `trust` by id, else the one whose regional source lists
+ * `region`, else the first downloadable one.
+ * @throws PgcertsError `UNKNOWN_PROVIDER` for an unknown trust id, `NO_SOURCE` when nothing can be downloaded.
+ */
+export function selectTrust(provider: Provider, options: { trust?: string; region?: string }): Trust {
+  if (options.trust !== undefined) {
+    const trust = provider.trust.find((t) => t.id === options.trust);
+    if (!trust) {
+      throw new PgcertsError('UNKNOWN_PROVIDER', `Provider "${provider.id}" has no trust entry "${options.trust}"; choose one of ${provider.trust.map((t) => `"${t.id}"`).join(', ')} (see \`pgcerts show ${provider.id}\`).`);
+    }
+    return trust;
+  }
+  const downloadable = provider.trust.filter(isDownloadable);
+  const byRegion = options.region === undefined
+    ? undefined
+    : downloadable.find((t) => t.sources?.some((s) => s.regions?.includes(options.region as string)));
+  const trust = byRegion ?? downloadable[0];
+  if (!trust) {
+    const first = provider.trust[0] as Trust;
+    throw new PgcertsError('NO_SOURCE', explainNoSource(provider, first));
+  }
+  return trust;
+}
+
+/** A source chosen for a host or region. */
+export interface PickedSource {
+  source: Source;
+  /** With `{region}` filled in. */
+  url: string;
+  /** The region, when the source is a per-region one. */
+  region: string | undefined;
+  /** True when a per-region source exists but does not list the region. */
+  fallback: boolean;
+}
+
+/** The first applicable source of a `bundle` trust: a `{region}` source applies only to the regions it lists. */
+export function findSource(trust: Trust, region: string | undefined): PickedSource | undefined {
+  let skipped = false;
+  for (const source of trust.sources ?? []) {
+    if (!source.url.includes('{region}')) return { source, url: source.url, region: undefined, fallback: skipped };
+    if (region !== undefined && source.regions?.includes(region)) {
+      return { source, url: source.url.replaceAll('{region}', region), region, fallback: false };
+    }
+    skipped = true;
+  }
+  return undefined;
+}
+
+/**
+ * Like {@link findSource}, for callers that need a source.
+ * @throws PgcertsError `NO_SOURCE` when the trust has none for the region.
+ */
+export function selectSource(trust: Trust, region: string | undefined): PickedSource {
+  const picked = findSource(trust, region);
+  if (picked) return picked;
+  throw new PgcertsError('NO_SOURCE', `Trust "${trust.id}" has no source for region "${region ?? '(none)'}"; give one of its regions with --region.`);
+}
