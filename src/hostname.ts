@@ -132,10 +132,20 @@ interface SuffixNode {
 
 const newNode = (label: string): SuffixNode => ({ label, children: new Map(), rules: [], combined: undefined });
 
-/** A cheap hash of `text[from, to)`; equal labels hash equally, collisions are checked by the caller. */
+/** Whether `host[start, end)` is `label` (a loop beats `startsWith` with a position here). */
+function labelAt(host: string, start: number, end: number, label: string): boolean {
+  if (end - start !== label.length) return false;
+  for (let i = 0; i < label.length; i++) if (host.charCodeAt(start + i) !== label.charCodeAt(i)) return false;
+  return true;
+}
+
+/**
+ * A cheap hash of `text[from, to)`, taken from the last character back (the order the matcher
+ * reads a host in); equal labels hash equally, and callers compare the text on a hit.
+ */
 function hashLabel(text: string, from: number, to: number): number {
-  let hash = to - from;
-  for (let i = from; i < to; i++) hash = (Math.imul(hash, 31) + text.charCodeAt(i)) | 0;
+  let hash = 0;
+  for (let i = to - 1; i >= from; i--) hash = (Math.imul(hash, 31) + text.charCodeAt(i)) | 0;
   return hash;
 }
 
@@ -261,15 +271,23 @@ export class HostMatcher {
     const candidates: SuffixNode[] = [];
     let node = this.root;
     let end = host.length;
-    // Stop before the leftmost label: a suffix rule needs at least one label in front of it.
-    for (let dot = host.lastIndexOf('.'); dot > 0; dot = host.lastIndexOf('.', dot - 1)) {
-      const start = dot + 1;
-      const child = node.children.get(hashLabel(host, start, end));
+    let hash = 0;
+    // Read the host from its end, hashing each label; stop before the leftmost label, since a
+    // suffix rule needs at least one label in front of it.
+    for (let i = end - 1; i > 0; i--) {
+      const c = host.charCodeAt(i);
+      if (c !== 46) {
+        hash = (Math.imul(hash, 31) + c) | 0;
+        continue;
+      }
+      const start = i + 1;
+      const child = node.children.get(hash);
       // A different label with the same hash: compare the text itself.
-      if (!child || child.label.length !== end - start || !host.startsWith(child.label, start)) break;
+      if (!child || !labelAt(host, start, end, child.label)) break;
       if (child.combined) candidates.push(child);
       node = child;
-      end = dot;
+      end = i;
+      hash = 0;
     }
     for (let i = candidates.length - 1; i >= 0; i--) {
       const { combined, rules } = candidates[i] as SuffixNode;

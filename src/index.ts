@@ -22,3 +22,25 @@ export {
 export type * from './registry-types.js';
 export { getPackageVersion } from './version.js';
 export { summarizeCertificate, describeKey, isSelfSigned, type CertificateSummary } from './certificate.js';
+export { getSignatureAlgorithm } from './certificate.js';
+export { parseCertificates, toPem, type ParseCertificatesOptions, type CertificateFormat } from './pem.js';
+export {
+  validateCertificates,
+  type ValidateOptions,
+  type ValidationResult,
+  type CertificateReport,
+} from './validate.js';
+export {
+  BundleCache,
+  getCacheDir,
+  type BundleCacheOptions,
+  type CacheEntry,
+  type CacheKey,
+  type CacheListing,
+  type CacheMeta,
+  type CacheMetaFields,
+  type CachedCertificate,
+  type CacheProblem,
+  type CacheTouch,
+  type CacheWriteStep,
+} from './cache.js';

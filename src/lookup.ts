@@ -32,7 +32,8 @@ export interface HostMatch {
   region: string | undefined;
   /** Other named captures of the host pattern. */
   captures: Record<string, string>;
-  trust: { id: string; kind: TrustKind; summary: string; systemTrustStore: boolean };
+  /** `confirmed`: whether a primary source states how this trust works (see the registry's cite). */
+  trust: { id: string; kind: TrustKind; summary: string; systemTrustStore: boolean; confirmed: boolean };
   /** Recommended sslmode (for `none`, the strongest that works). */
   sslmode: SslMode;
   /** `bundle`: the file to download. */
@@ -92,7 +93,7 @@ function describeRule(provider: Provider, rule: HostRule, region: string | undef
     kind: rule.kind,
     partition: rule.partition ?? trust.partition,
     region,
-    trust: { id: trust.id, kind: trust.kind, summary: trust.summary, systemTrustStore: trust.systemTrustStore },
+    trust: { id: trust.id, kind: trust.kind, summary: trust.summary, systemTrustStore: trust.systemTrustStore, confirmed: trust.cite.confirmed },
     sslmode: trust.sslmode,
     source,
     roots: roots && roots.length > 0 ? roots : undefined,

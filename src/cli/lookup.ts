@@ -8,14 +8,14 @@ function describe(match: HostMatch): Array<[string, string | undefined]> {
     ['kind', match.kind],
     ['partition', match.partition],
     ['region', match.region],
-    ['trust', `${match.trust.kind}: ${match.trust.summary}`],
+    ['trust', `${match.trust.kind}: ${match.trust.summary}${match.trust.confirmed ? '' : ' (unconfirmed)'}`],
     ['sslmode', match.sslmode],
     ['bundle', match.source && `${match.source.url}${match.source.fallback ? ' (partition-wide fallback)' : ''}`],
     ['roots', match.roots?.map((r) => r.url ? `${r.subject}\n  ${r.url}` : r.subject).join('\n')],
     ['obtain', match.obtain?.map((s) => `${s.method}: ${s.how}`).join('\n')],
     ['why', match.reason],
     ['instead', match.alternative],
-    ['system', match.trust.systemTrustStore ? 'sslrootcert=system also works (libpq 16+)' : undefined],
+    ['system', match.trust.systemTrustStore ? `sslrootcert=system also works (libpq 16+)${match.trust.confirmed ? '' : ' (unconfirmed)'}` : undefined],
     ['notes', match.notes.map((n) => `- ${n}`).join('\n')],
   ];
 }

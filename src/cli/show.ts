@@ -3,7 +3,7 @@ import type { Provider, Trust } from '../registry-types.js';
 import { EXIT, formatRows, out, outJson } from './output.js';
 
 function describeTrust(provider: Provider, trust: Trust): string[] {
-  const lines = [`trust ${trust.id} (${trust.kind}${trust.partition ? `, ${trust.partition}` : ''})`];
+  const lines = [`trust ${trust.id} (${trust.kind}${trust.partition ? `, ${trust.partition}` : ''})${trust.cite.confirmed ? '' : ' (unconfirmed)'}`];
   const certs = provider.certificates.filter((c) => c.trust.includes(trust.id));
   const current = certs.filter((c) => c.status === 'current');
   lines.push(...formatRows([

