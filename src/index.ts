@@ -44,3 +44,21 @@ export {
   type CacheTouch,
   type CacheWriteStep,
 } from './cache.js';
+export {
+  fetchBundle,
+  importBundle,
+  type BundleOptions,
+  type FetchOptions,
+  type ImportOptions,
+  type BundleResult,
+  type ReportedCertificate,
+} from './fetch.js';
+export {
+  getSslRootCert,
+  getPgSslOptions,
+  getSecureConnectionString,
+  type ResolveOptions,
+  type RootCertForHost,
+  type PgSslOptions,
+} from './resolve.js';
+export { download, applyMirror, type DownloadOptions, type DownloadResult } from './download.js';

@@ -1,9 +1,12 @@
 import { createRequire } from 'node:module';
 import { getBundledRegistry, loadRegistry, type Registry } from '../registry.js';
 import { getPackageVersion } from '../version.js';
+import { runFetch, type FetchFlags } from './fetch.js';
+import { runImport } from './import.js';
 import { runList } from './list.js';
 import { runLookup } from './lookup.js';
-import { EXIT, reportError } from './output.js';
+import { EXIT, reportError, warn } from './output.js';
+import { runEnv, runSslRootCert, runUrl } from './resolve.js';
 import { runShow } from './show.js';
 
 let opened: Registry | undefined;
@@ -31,6 +34,21 @@ type Command = import('commander').Command;
 
 function examples(lines: string[]): string {
   return `\nExamples:\n${lines.map((line) => `  $ ${line}`).join('\n')}\n`;
+}
+
+/** Warnings already shown while work was in progress, so summaries do not repeat them. */
+const shownWarnings = new Set<string>();
+
+/** Options every fetching command takes from the environment. */
+function baseOptions(): { registry: Registry; mirror?: string; onWarning: (m: string) => void } {
+  return {
+    registry: openRegistry(),
+    mirror: process.env.PGCERTS_MIRROR || undefined,
+    onWarning: (message) => {
+      shownWarnings.add(message);
+      warn(message);
+    },
+  };
 }
 
 /** Build the commander program; each action stores its exit code in `result.code`. */
@@ -83,6 +101,83 @@ function buildProgram(result: { code: number }): Command {
     ]))
     .action((input: string, options: { json?: boolean }) => {
       result.code = runLookup(openRegistry(), input, options);
+    });
+
+  program
+    .command('fetch')
+    .description('download, validate and cache the CA bundle of providers; print its path')
+    .argument('[provider...]', 'provider ids or aliases (see `pgcerts list`)')
+    .option('--region <region>', 'the per-region bundle (RDS: eu-west-1, us-gov-west-1, cn-north-1, ...)')
+    .option('--trust <id>', 'another trust entry of the provider (see `pgcerts show <provider>`)')
+    .option('--all', 'every provider with a downloadable bundle')
+    .option('--out <file>', 'also write the bundle to this file (atomically)')
+    .option('--pem', 'print the PEM instead of the path')
+    .option('--force', 'download again even if the cached copy is current')
+    .option('--offline', "public-CA providers: build the bundle from Node's root store")
+    .option('--strict', 'accept pinned certificates only')
+    .option('--keep-expired', 'keep expired certificates in the bundle')
+    .option('--timeout <seconds>', 'give up on one download after this long (default 60)')
+    .option('--retries <n>', 'extra attempts after 5xx answers, resets and timeouts (default 3)')
+    .option('--json', 'print one JSON document')
+    .addHelpText('after', examples([
+      'pgcerts fetch rds',
+      'pgcerts fetch rds --region eu-west-1 --out /etc/ssl/rds.pem',
+      'pgcerts fetch azure neon --json',
+      'pgcerts fetch --all',
+      'PGCERTS_MIRROR=https://mirror.internal/pgcerts pgcerts fetch rds',
+    ]))
+    .action(async (names: string[], flags: FetchFlags) => {
+      result.code = await runFetch(openRegistry(), names, flags, { ...baseOptions(), shownWarnings });
+    });
+
+  program
+    .command('sslrootcert')
+    .description('print the path of the right CA bundle for a host, fetching it when missing or stale')
+    .argument('<host>', 'host name, postgres:// URL or libpq key=value string')
+    .option('--offline', "public-CA providers: build from Node's root store instead of downloading")
+    .option('--json', 'print one JSON document')
+    .addHelpText('after', examples([
+      'PGSSLROOTCERT=$(pgcerts sslrootcert "$PGHOST")',
+      'psql "host=$PGHOST sslmode=verify-full sslrootcert=$(pgcerts sslrootcert $PGHOST)"',
+    ]))
+    .action(async (input: string, flags: { json?: boolean; offline?: boolean }) => {
+      result.code = await runSslRootCert(openRegistry(), input, flags, { ...baseOptions(), offline: flags.offline });
+    });
+
+  program
+    .command('env')
+    .description('print PGSSLMODE and PGSSLROOTCERT for a host, for eval')
+    .argument('<host>', 'host name, postgres:// URL or libpq key=value string')
+    .option('--json', 'print one JSON document')
+    .addHelpText('after', examples(['eval "$(pgcerts env "$PGHOST")"']))
+    .action(async (input: string, flags: { json?: boolean }) => {
+      result.code = await runEnv(openRegistry(), input, flags, baseOptions());
+    });
+
+  program
+    .command('url')
+    .description('print the connection string with sslmode=verify-full and the right sslrootcert')
+    .argument('<connection>', 'postgres:// URL or libpq key=value string')
+    .option('--json', 'print one JSON document')
+    .addHelpText('after', examples(['DATABASE_URL=$(pgcerts url "$DATABASE_URL")']))
+    .action(async (input: string, flags: { json?: boolean }) => {
+      result.code = await runUrl(openRegistry(), input, flags, baseOptions());
+    });
+
+  program
+    .command('import')
+    .description("validate a CA file you downloaded (account CAs, dashboards) and use it for the provider or one host")
+    .argument('<provider>', 'provider id or alias')
+    .argument('<file>', 'PEM, DER or PKCS#7 file')
+    .option('--host <host>', 'use the file only for this host')
+    .option('--trust <id>', 'the trust entry it belongs to (see `pgcerts show <provider>`)')
+    .option('--json', 'print one JSON document')
+    .addHelpText('after', examples([
+      'pgcerts import supabase prod-ca-2021.crt',
+      'pgcerts import digitalocean ca-certificate.crt --host db-pg-nyc3-1-do-user-1-0.b.db.ondigitalocean.com',
+    ]))
+    .action(async (name: string, file: string, flags: { host?: string; trust?: string; json?: boolean }) => {
+      result.code = await runImport(openRegistry(), name, file, flags, baseOptions());
     });
 
   return program;

@@ -1,0 +1,111 @@
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { PgcertsError } from '../errors.js';
+import type { BundleResult, FetchOptions } from '../fetch.js';
+import type { Registry } from '../registry.js';
+import { isDownloadable } from '../sources.js';
+import { EXIT, out, outJson, warn } from './output.js';
+
+export interface FetchFlags {
+  region?: string;
+  trust?: string;
+  all?: boolean;
+  out?: string;
+  pem?: boolean;
+  force?: boolean;
+  offline?: boolean;
+  strict?: boolean;
+  keepExpired?: boolean;
+  json?: boolean;
+  /** Seconds for the whole download of one source (commander passes a string). */
+  timeout?: string;
+  retries?: string;
+}
+
+function parseCount(value: string | undefined, flag: string, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0 || n > max) throw new PgcertsError('USAGE', `${flag} "${value}" must be a number from 0 to ${max}.`);
+  return n;
+}
+
+/** Downloader settings from --timeout and --retries. */
+export function downloadFlags(flags: { timeout?: string; retries?: string }): FetchOptions['download'] {
+  const timeoutS = parseCount(flags.timeout, '--timeout', 3600);
+  const retries = parseCount(flags.retries, '--retries', 10);
+  const download: NonNullable<FetchOptions['download']> = {};
+  if (timeoutS !== undefined) {
+    const ms = Math.max(1, Math.round(timeoutS * 1000));
+    download.totalTimeoutMs = ms;
+    download.connectTimeoutMs = Math.min(ms, 10_000);
+    download.bodyTimeoutMs = Math.min(ms, 15_000);
+  }
+  if (retries !== undefined) download.retries = Math.floor(retries);
+  return download;
+}
+
+/** One stderr line describing a fetch. */
+export function describeResult(r: BundleResult): string {
+  const where = `${r.provider} (${r.trust}${r.region ? `, ${r.region}` : ''})`;
+  if (r.notModified) return `${where}: unchanged upstream (not modified), ${r.kept.length} certificates; earliest expiry ${r.earliestExpiry?.slice(0, 10) ?? 'n/a'}.`;
+  const parts = [
+    `${where}: kept ${r.kept.length} certificate${r.kept.length === 1 ? '' : 's'}, dropped ${r.dropped.length}`,
+    `earliest expiry ${r.earliestExpiry?.slice(0, 10) ?? 'n/a'}`,
+    `${r.added.length} added and ${r.removed.length} removed since the previous copy`,
+  ];
+  if (r.offline) parts.push("built from Node's root store");
+  return `${parts.join('; ')}.`;
+}
+
+/** Write a copy of the bundle to a user-chosen file, atomically. */
+function writeCopy(path: string, file: string): void {
+  const target = resolve(file);
+  const tmp = `${target}.${process.pid}.tmp`;
+  try {
+    mkdirSync(dirname(target), { recursive: true });
+    writeFileSync(tmp, readFileSync(path), { mode: 0o644 });
+    renameSync(tmp, target);
+  } catch (cause) {
+    rmSync(tmp, { force: true });
+    throw new PgcertsError('CACHE_UNAVAILABLE', `Cannot write --out "${file}": ${(cause as NodeJS.ErrnoException).code ?? String(cause)}; choose a writable path.`, { cause });
+  }
+}
+
+/** `pgcerts fetch <provider...>`: download, validate and cache bundles. */
+export async function runFetch(registry: Registry, names: string[], flags: FetchFlags, base: FetchOptions & { shownWarnings?: Set<string> }): Promise<number> {
+  if (flags.all && names.length > 0) throw new PgcertsError('USAGE', 'Give provider ids or --all, not both.');
+  if (!flags.all && names.length === 0) throw new PgcertsError('USAGE', 'Name at least one provider (see `pgcerts list`) or use --all.');
+  const providers = flags.all
+    ? registry.providers.filter((p) => p.trust.some(isDownloadable)).map((p) => p.id)
+    : names.map((n) => registry.getProvider(n).id);
+  if (flags.out && providers.length !== 1) throw new PgcertsError('USAGE', '--out needs exactly one provider.');
+  const download = downloadFlags(flags);
+  const { fetchBundle } = await import('../fetch.js');
+  const { shownWarnings: _shown, ...options } = base;
+  const settled = await Promise.allSettled(providers.map((id) => fetchBundle(id, {
+    ...options, download: { ...options.download, ...download }, region: flags.region, trust: flags.trust, force: flags.force, offline: flags.offline, strict: flags.strict, keepExpired: flags.keepExpired,
+  })));
+  const results: BundleResult[] = [];
+  const errors: Array<{ provider: string; code: string; message: string }> = [];
+  settled.forEach((s, i) => {
+    const provider = providers[i] as string;
+    if (s.status === 'fulfilled') results.push(s.value);
+    else if (s.reason instanceof PgcertsError) errors.push({ provider, code: s.reason.code, message: s.reason.message });
+    else throw s.reason;
+  });
+  if (flags.out && results[0]) writeCopy(results[0].path, flags.out);
+  if (flags.json) {
+    outJson({ registryVersion: registry.version, results, errors });
+  } else {
+    for (const r of results) {
+      if (flags.pem) process.stdout.write(readFileSync(r.path, 'utf8'));
+      else out(flags.out ? resolve(flags.out) : r.path);
+    }
+  }
+  for (const r of results) {
+    warn(describeResult(r));
+    for (const w of r.warnings) if (!base.shownWarnings?.has(w)) warn(w);
+  }
+  for (const e of errors) warn(`${e.provider}: ${e.message}`);
+  return errors.length === 0 ? EXIT.ok : EXIT.failed;
+}

@@ -1,0 +1,15 @@
+import type { BundleOptions } from '../fetch.js';
+import type { Registry } from '../registry.js';
+import { describeResult } from './fetch.js';
+import { EXIT, out, outJson, warn } from './output.js';
+
+/** `pgcerts import <provider> <file>`: validate a user-supplied CA file and cache it. */
+export async function runImport(registry: Registry, name: string, file: string, flags: { host?: string; trust?: string; json?: boolean }, base: BundleOptions): Promise<number> {
+  const { importBundle } = await import('../fetch.js');
+  const result = await importBundle(name, file, { ...base, registry, host: flags.host, trust: flags.trust });
+  if (flags.json) outJson({ registryVersion: registry.version, result });
+  else out(result.path);
+  warn(describeResult(result));
+  for (const w of result.warnings) warn(w);
+  return EXIT.ok;
+}

@@ -1,0 +1,306 @@
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { rootCertificates } from 'node:tls';
+import { BundleCache, getCacheDir, type CacheKey, type CacheMeta } from './cache.js';
+import { summarizeCertificate } from './certificate.js';
+import { PgcertsError } from './errors.js';
+import type { DownloadOptions } from './download.js';
+import { getBundledRegistry, type Registry } from './registry.js';
+import type { PinnedCertificate, Provider, Trust } from './registry-types.js';
+import { IMPORT_SOURCE, OFFLINE_SOURCE, explainNoSource, isDownloadable, publicRoots, selectSource, selectTrust } from './sources.js';
+
+/** Options shared by fetching, importing and resolving bundles. */
+export interface BundleOptions {
+  /** Defaults to the registry shipped with pgcerts. */
+  registry?: Registry;
+  /** Defaults to {@link getCacheDir}. */
+  cacheDir?: string;
+  /** Base URL that replaces the origin of every source (`PGCERTS_MIRROR`). */
+  mirror?: string;
+  /** The clock; defaults to now. */
+  now?: Date;
+  /** Accept pinned certificates only. */
+  strict?: boolean;
+  /** Keep expired certificates in the written bundle. */
+  keepExpired?: boolean;
+  /** Warn about certificates that expire within this many days (default 30). */
+  warnDays?: number;
+  /** Passed to the downloader (timeouts, retries; `ca` for tests). */
+  download?: Omit<DownloadOptions, 'etag' | 'lastModified' | 'mirror'>;
+}
+
+/** Options of {@link fetchBundle}. */
+export interface FetchOptions extends BundleOptions {
+  /** Trust entry id; defaults to the one covering `region`, else the provider's first downloadable one. */
+  trust?: string;
+  /** Region for region-templated sources (RDS: `eu-west-1`). */
+  region?: string;
+  /** Download again even when the cached copy is fresh, without conditional headers. */
+  force?: boolean;
+  /** `public` providers: build the bundle from Node's root store instead of downloading. */
+  offline?: boolean;
+  /** Receives progress and warnings meant for people. */
+  onWarning?: (message: string) => void;
+}
+
+/** A certificate as reported after a fetch or import. */
+export interface ReportedCertificate {
+  sha256: string;
+  subject: string;
+  notAfter: string;
+  pinned: boolean;
+}
+
+/** What {@link fetchBundle} or {@link importBundle} did. */
+export interface BundleResult {
+  provider: string;
+  trust: string;
+  source: string;
+  region: string | undefined;
+  /** The source URL (after `{region}`), or the imported file, or `node:tls rootCertificates`. */
+  from: string;
+  /** Absolute path of the cached bundle. */
+  path: string;
+  /** True when the server answered 304 and the cached copy was kept. */
+  notModified: boolean;
+  /** True when the bundle came from Node's root store (offline, or the network failed). */
+  offline: boolean;
+  kept: ReportedCertificate[];
+  /** Left out: expired or not yet valid. */
+  dropped: ReportedCertificate[];
+  /** Accepted without a pin (they met the source's constraints). */
+  unpinned: ReportedCertificate[];
+  /** Fingerprints present now but not in the previous cached copy. */
+  added: string[];
+  /** Fingerprints in the previous cached copy but not now. */
+  removed: string[];
+  earliestExpiry: string | undefined;
+  warnings: string[];
+}
+
+function openCache(options: BundleOptions): BundleCache {
+  return new BundleCache(options.cacheDir ?? getCacheDir());
+}
+
+function report(cert: X509Certificate, pins: Set<string>): ReportedCertificate {
+  const summary = summarizeCertificate(cert);
+  return { sha256: summary.sha256, subject: summary.subject, notAfter: summary.notAfter, pinned: pins.has(summary.sha256) };
+}
+
+/**
+ * Validate certificates for a trust entry, write them to the cache and describe the change.
+ * @throws PgcertsError `VALIDATION_FAILED`, `CACHE_UNAVAILABLE`.
+ */
+async function validateAndStore(
+  certs: X509Certificate[],
+  context: { provider: Provider; trust: Trust; key: CacheKey; from: string; single?: PinnedCertificate; anyCa?: boolean; etag?: string; lastModified?: string; offline: boolean; importedFrom?: string },
+  options: BundleOptions,
+): Promise<BundleResult> {
+  const { validateCertificates } = await import('./validate.js');
+  const { toPem } = await import('./pem.js');
+  const registry = options.registry ?? getBundledRegistry();
+  const now = options.now ?? new Date();
+  const result = validateCertificates(certs, {
+    provider: context.provider,
+    trust: context.trust,
+    region: context.key.region,
+    single: context.single,
+    now,
+    strict: options.strict,
+    keepExpired: options.keepExpired,
+    warnDays: options.warnDays,
+    anyCa: context.anyCa,
+  });
+  const pins = new Set(context.provider.certificates.map((c) => c.sha256));
+  const cache = openCache(options);
+  let previous: CacheMeta | undefined;
+  try {
+    previous = cache.read(context.key)?.meta;
+  } catch {
+    previous = undefined; // A corrupt previous copy is replaced below; nothing to compare with.
+  }
+  const kept = result.kept.map((c) => report(c, pins));
+  const written = await cache.write(context.key, toPem(result.kept), {
+    url: context.importedFrom ? undefined : context.from,
+    importedFrom: context.importedFrom,
+    fetchedAt: now.toISOString(),
+    etag: context.etag,
+    lastModified: context.lastModified,
+    registryVersion: registry.version,
+    certificates: result.kept.map((c) => {
+      const s = summarizeCertificate(c);
+      return { sha256: s.sha256, subject: s.subject, notBefore: s.notBefore, notAfter: s.notAfter, key: s.key, pinned: pins.has(s.sha256) };
+    }),
+  });
+  const before = new Set(previous?.certificates.map((c) => c.sha256) ?? []);
+  const after = new Set(kept.map((c) => c.sha256));
+  return {
+    provider: context.provider.id,
+    trust: context.trust.id,
+    source: context.key.source,
+    region: context.key.region,
+    from: context.from,
+    path: written.path,
+    notModified: false,
+    offline: context.offline,
+    kept,
+    dropped: result.dropped.map((r) => ({ sha256: r.summary.sha256, subject: r.summary.subject, notAfter: r.summary.notAfter, pinned: r.pinned })),
+    unpinned: result.added.map((r) => ({ sha256: r.summary.sha256, subject: r.summary.subject, notAfter: r.summary.notAfter, pinned: false })),
+    added: previous ? [...after].filter((f) => !before.has(f)) : [],
+    removed: previous ? [...before].filter((f) => !after.has(f)) : [],
+    earliestExpiry: result.earliestExpiry,
+    warnings: result.warnings,
+  };
+}
+
+function resultFromCache(entry: { path: string; meta: CacheMeta }, provider: Provider, trust: Trust, from: string, warnings: string[]): BundleResult {
+  const kept = entry.meta.certificates.map((c) => ({ sha256: c.sha256, subject: c.subject, notAfter: c.notAfter, pinned: c.pinned }));
+  const earliest = kept.map((c) => c.notAfter).sort()[0];
+  return {
+    provider: provider.id, trust: trust.id, source: entry.meta.key.source, region: entry.meta.key.region, from, path: entry.path,
+    notModified: true, offline: false, kept, dropped: [], unpinned: [], added: [], removed: [], earliestExpiry: earliest, warnings,
+  };
+}
+
+/** Say which download a decoding or validation error is about; other errors pass through. */
+function naming(url: string, error: unknown): unknown {
+  if (error instanceof PgcertsError && (error.code === 'DECODE_FAILED' || error.code === 'VALIDATION_FAILED')) {
+    return new PgcertsError(error.code, `Rejected the download "${url}": ${error.message}`, { cause: error });
+  }
+  return error;
+}
+
+/** Build a `public` trust's bundle from Node's built-in root store, by pinned fingerprint. */
+function rootsFromNode(provider: Provider, trust: Trust): X509Certificate[] {
+  const wanted = new Set(publicRoots(provider, trust).map((c) => c.sha256));
+  const found = rootCertificates.map((pem) => new X509Certificate(pem)).filter((c) => wanted.has(c.fingerprint256));
+  const missing = publicRoots(provider, trust).filter((c) => !found.some((f) => f.fingerprint256 === c.sha256));
+  if (missing.length > 0) {
+    throw new PgcertsError('NO_SOURCE', `Node's root store lacks ${missing.map((c) => `"${c.subject}"`).join(', ')} needed by ${provider.id} (${trust.id}); run without --offline so pgcerts can download ${missing.length === 1 ? 'it' : 'them'}.`);
+  }
+  return found;
+}
+
+/**
+ * Download, validate and cache the bundle of one provider's trust entry (for `bundle` and
+ * `public` kinds). A failed or rejected fetch leaves the previous cached copy as it was.
+ * @throws PgcertsError `NO_SOURCE` for `account` and `none` trust, `DOWNLOAD_FAILED`,
+ * `DECODE_FAILED`, `VALIDATION_FAILED`, `CACHE_UNAVAILABLE`.
+ */
+export async function fetchBundle(providerName: string, options: FetchOptions = {}): Promise<BundleResult> {
+  const registry = options.registry ?? getBundledRegistry();
+  const provider = registry.getProvider(providerName);
+  const trust = selectTrust(provider, options);
+  if (!isDownloadable(trust)) throw new PgcertsError('NO_SOURCE', explainNoSource(provider, trust));
+  const { download } = await import('./download.js');
+  const { parseCertificates } = await import('./pem.js');
+  const warnings: string[] = [];
+  const warn = (message: string): void => {
+    warnings.push(message);
+    options.onWarning?.(message);
+  };
+
+  if (trust.kind === 'public') {
+    const key: CacheKey = { provider: provider.id, trust: trust.id, source: OFFLINE_SOURCE };
+    const roots = publicRoots(provider, trust);
+    if (!options.offline) {
+      try {
+        const certs: X509Certificate[] = [];
+        // Each root comes from its own official URL and must be exactly the pinned certificate.
+        const parts = await Promise.all(roots.map(async (root) => {
+          const url = root.url as string;
+          const answer = await download(url, { ...options.download, mirror: options.mirror });
+          try {
+            const parsed = parseCertificates(answer.body ?? Buffer.alloc(0), { format: root.format, name: url });
+            const { validateCertificates } = await import('./validate.js');
+            validateCertificates(parsed, { provider, trust, single: root, now: options.now ?? new Date(), keepExpired: true });
+            return parsed;
+          } catch (error) {
+            throw naming(url, error);
+          }
+        }));
+        for (const part of parts) certs.push(...part);
+        const result = await validateAndStore(certs, { provider, trust, key, from: roots.map((r) => r.url).join(' '), offline: false }, options);
+        return { ...result, warnings: [...warnings, ...result.warnings] };
+      } catch (error) {
+        if (!(error instanceof PgcertsError) || error.code !== 'DOWNLOAD_FAILED') throw error;
+        warn(`${error.message} Building the ${provider.id} bundle from Node's built-in root store instead.`);
+      }
+    }
+    const result = await validateAndStore(rootsFromNode(provider, trust), { provider, trust, key, from: 'node:tls rootCertificates', offline: true }, options);
+    return { ...result, warnings: [...warnings, ...result.warnings] };
+  }
+
+  const picked = selectSource(trust, options.region);
+  if (options.region !== undefined && picked.region === undefined) {
+    warn(`Region "${options.region}" has no per-region bundle for ${provider.id} (${trust.id}); using the partition-wide bundle.`);
+  }
+  const key: CacheKey = { provider: provider.id, trust: trust.id, source: picked.source.id, region: picked.region };
+  const cache = openCache(options);
+  let cached: { path: string; pem: string; meta: CacheMeta } | undefined;
+  try {
+    cached = cache.read(key);
+  } catch (error) {
+    if (!(error instanceof PgcertsError) || error.code !== 'CACHE_CORRUPT') throw error;
+    warn(`${error.message} Downloading a new copy.`);
+  }
+  const conditional = !options.force && cached ? { etag: cached.meta.etag, lastModified: cached.meta.lastModified } : {};
+  const answer = await download(picked.url, { ...options.download, ...conditional, mirror: options.mirror });
+  if (answer.status === 304 && cached) {
+    const touched = await cache.touch(key, { fetchedAt: (options.now ?? new Date()).toISOString(), etag: answer.etag ?? cached.meta.etag, lastModified: answer.lastModified ?? cached.meta.lastModified });
+    return resultFromCache(touched ?? cached, provider, trust, picked.url, warnings);
+  }
+  try {
+    const certs = parseCertificates(answer.body ?? Buffer.alloc(0), { format: picked.source.format, name: picked.url });
+    const result = await validateAndStore(certs, {
+      provider, trust, key, from: picked.url, etag: answer.etag, lastModified: answer.lastModified, offline: false,
+    }, options);
+    return { ...result, warnings: [...warnings, ...result.warnings] };
+  } catch (error) {
+    throw naming(picked.url, error);
+  }
+}
+
+/** Options of {@link importBundle}. */
+export interface ImportOptions extends BundleOptions {
+  /** Use the file only for this host (per-cluster CAs). */
+  host?: string;
+  /** Trust entry id; defaults to the provider's first `account` entry, else its first entry. */
+  trust?: string;
+}
+
+/**
+ * Validate a user-supplied certificate file and cache it for a provider (or one host). Where the
+ * registry pins a provider-wide root, the file must hold it; for per-cluster CAs any valid CA
+ * certificate is accepted.
+ * @throws PgcertsError `DECODE_FAILED`, `VALIDATION_FAILED`, `NO_SOURCE` (kind none), `INVALID_INPUT`.
+ */
+export async function importBundle(providerName: string, file: string, options: ImportOptions = {}): Promise<BundleResult> {
+  const registry = options.registry ?? getBundledRegistry();
+  const provider = registry.getProvider(providerName);
+  const trust = options.trust !== undefined
+    ? selectTrust(provider, { trust: options.trust })
+    : provider.trust.find((t) => t.kind === 'account') ?? (provider.trust[0] as Trust);
+  if (trust.kind === 'none') throw new PgcertsError('NO_SOURCE', explainNoSource(provider, trust));
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(file);
+  } catch (cause) {
+    throw new PgcertsError('INVALID_INPUT', `Cannot read "${file}": ${(cause as NodeJS.ErrnoException).code ?? String(cause)}; check the path.`, { cause });
+  }
+  const { parseCertificates } = await import('./pem.js');
+  const { normalizeHost } = await import('./hostname.js');
+  let host: string | undefined;
+  if (options.host !== undefined) {
+    const normalized = normalizeHost(options.host);
+    if (normalized.type === 'invalid') throw new PgcertsError('INVALID_INPUT', `--host "${options.host}" is not a valid host name: ${normalized.reason}.`);
+    host = normalized.host;
+  }
+  const certs = parseCertificates(bytes, { name: file });
+  const hasPins = provider.certificates.some((c) => c.trust.includes(trust.id) && c.status === 'current');
+  const key: CacheKey = { provider: provider.id, trust: trust.id, source: IMPORT_SOURCE, host };
+  const { resolve } = await import('node:path');
+  const absolute = resolve(file);
+  return validateAndStore(certs, { provider, trust, key, from: absolute, importedFrom: absolute, anyCa: !hasPins, offline: false }, options);
+}
+

@@ -1,0 +1,145 @@
+import { readFileSync } from 'node:fs';
+import { BundleCache, getCacheDir, type CacheKey, type CacheMeta } from './cache.js';
+import { PgcertsError } from './errors.js';
+import type { FetchOptions } from './fetch.js';
+import { lookup, type HostMatch } from './lookup.js';
+import { getBundledRegistry } from './registry.js';
+import type { SslMode, Trust, TrustKind } from './registry-types.js';
+import { IMPORT_SOURCE, OFFLINE_SOURCE, explainNoSource, findSource } from './sources.js';
+
+const DAY_MS = 86_400_000;
+
+/** Options of {@link getSslRootCert} and the functions built on it. */
+export interface ResolveOptions extends Omit<FetchOptions, 'trust' | 'region' | 'force'> {
+  /** A cached download older than this is refreshed (default 7 days); imports never age out. */
+  maxAgeDays?: number;
+}
+
+/** The CA bundle to use for a host. */
+export interface RootCertForHost {
+  /** The normalised host name. */
+  host: string;
+  provider: string;
+  trust: string;
+  kind: TrustKind;
+  /** The sslmode to use with this bundle (`verify-full`, or `verify-ca` where the provider's names cannot be checked). */
+  sslmode: SslMode;
+  /** Absolute path of the bundle file. */
+  path: string;
+  /** Where the path came from this time. */
+  origin: 'import' | 'cache' | 'download' | 'stale-cache';
+  warnings: string[];
+}
+
+function hostOf(match: HostMatch | undefined, host: string | undefined, hint: string | undefined, input: string): { match: HostMatch; host: string } {
+  if (match && host) return { match, host };
+  throw new PgcertsError('NO_SOURCE', `pgcerts knows no provider for "${host ?? input}": ${hint ?? 'no rule matches it.'} Pass the CA file yourself as sslrootcert, or run \`pgcerts list\`.`);
+}
+
+function isFresh(meta: CacheMeta, now: Date, maxAgeDays: number): boolean {
+  const age = now.getTime() - Date.parse(meta.fetchedAt);
+  return age >= 0 && age < maxAgeDays * DAY_MS && meta.certificates.every((c) => Date.parse(c.notAfter) > now.getTime());
+}
+
+function readOrUndefined(cache: BundleCache, key: CacheKey, warnings: string[], repairable: boolean): { path: string; meta: CacheMeta } | undefined {
+  try {
+    return cache.read(key);
+  } catch (error) {
+    if (!repairable || !(error instanceof PgcertsError) || error.code !== 'CACHE_CORRUPT') throw error;
+    warnings.push(error.message);
+    return undefined;
+  }
+}
+
+async function resolveOne(match: HostMatch, host: string, options: ResolveOptions): Promise<RootCertForHost> {
+  const registry = options.registry ?? getBundledRegistry();
+  const provider = registry.getProvider(match.provider);
+  const trust = provider.trust.find((t) => t.id === match.trust.id) as Trust;
+  if (trust.kind === 'none') throw new PgcertsError('NO_SOURCE', explainNoSource(provider, trust));
+  const now = options.now ?? new Date();
+  const cache = new BundleCache(options.cacheDir ?? getCacheDir());
+  const warnings: string[] = [];
+  const base = { host, provider: provider.id, trust: trust.id, kind: trust.kind, sslmode: match.sslmode };
+
+  // A file the user imported for this host, then for the whole provider, wins over downloads.
+  for (const key of [{ host }, {}]) {
+    const entry = cache.read({ provider: provider.id, trust: trust.id, source: IMPORT_SOURCE, ...key });
+    if (entry) {
+      const expired = entry.meta.certificates.filter((c) => Date.parse(c.notAfter) <= now.getTime());
+      if (expired.length > 0) warnings.push(`The imported CA file for ${provider.id} holds ${expired.length} expired certificate(s) (${expired.map((c) => `"${c.subject}"`).join(', ')}); import a current one.`);
+      return { ...base, path: entry.path, origin: 'import', warnings };
+    }
+  }
+  if (trust.kind === 'account') throw new PgcertsError('NO_SOURCE', explainNoSource(provider, trust));
+
+  const picked = trust.kind === 'bundle' ? findSource(trust, match.region) : undefined;
+  const key: CacheKey = trust.kind === 'public'
+    ? { provider: provider.id, trust: trust.id, source: OFFLINE_SOURCE }
+    : { provider: provider.id, trust: trust.id, source: picked?.source.id ?? '', region: picked?.region };
+  const cached = readOrUndefined(cache, key, warnings, true);
+  if (cached && isFresh(cached.meta, now, options.maxAgeDays ?? 7)) return { ...base, path: cached.path, origin: 'cache', warnings };
+
+  const { fetchBundle } = await import('./fetch.js');
+  try {
+    const result = await fetchBundle(provider.id, { ...options, trust: trust.id, region: picked?.region, onWarning: undefined });
+    warnings.push(...result.warnings);
+    return { ...base, path: result.path, origin: 'download', warnings };
+  } catch (error) {
+    if (!cached || !(error instanceof PgcertsError) || error.code !== 'DOWNLOAD_FAILED') throw error;
+    warnings.push(`${error.message} Using the cached copy from ${cached.meta.fetchedAt}.`);
+    return { ...base, path: cached.path, origin: 'stale-cache', warnings };
+  }
+}
+
+/**
+ * The CA bundle for a host (or every host of a URL or libpq string, which must share one
+ * bundle): an imported file, a fresh cached download, or a new download.
+ * @throws PgcertsError `NO_SOURCE` (unknown host, `none` provider, account CA not imported),
+ * `INVALID_INPUT`, and the download and validation errors of {@link fetchBundle}.
+ * @example const { path } = await getSslRootCert('mydb.abc123.eu-west-1.rds.amazonaws.com');
+ */
+export async function getSslRootCert(input: string, options: ResolveOptions = {}): Promise<RootCertForHost> {
+  const results = lookup(input, { registry: options.registry });
+  const resolved: RootCertForHost[] = [];
+  for (const result of results) {
+    const { match, host } = hostOf(result.match, result.host, result.hint, input.includes('://') || input.includes('=') ? 'the connection string' : input);
+    resolved.push(await resolveOne(match, host, options));
+  }
+  const first = resolved[0] as RootCertForHost;
+  const other = resolved.find((r) => r.path !== first.path);
+  if (other) {
+    throw new PgcertsError('NO_SOURCE', `The hosts "${first.host}" and "${other.host}" need different CA bundles (${first.provider}/${first.trust} and ${other.provider}/${other.trust}); one sslrootcert cannot serve both. Use one connection string per provider.`);
+  }
+  return { ...first, warnings: resolved.flatMap((r) => r.warnings) };
+}
+
+/** node-postgres `ssl` options that verify the server like libpq's verify-full. */
+export interface PgSslOptions {
+  ca: string;
+  rejectUnauthorized: true;
+  /** The name to verify (and send as SNI) when connecting by address. */
+  servername?: string;
+}
+
+/**
+ * `ssl` options for node-postgres (`new pg.Client({ host, ssl })`) for this host.
+ * @param options.hostaddr when you connect to an IP address, the certificate is still checked
+ * against `host`: pass the address here and use it as pg's `host`.
+ * @example new pg.Client({ host, ssl: await getPgSslOptions(host) })
+ */
+export async function getPgSslOptions(host: string, options: ResolveOptions & { hostaddr?: string } = {}): Promise<PgSslOptions> {
+  const resolved = await getSslRootCert(host, options);
+  const ssl: PgSslOptions = { ca: readFileSync(resolved.path, 'utf8'), rejectUnauthorized: true };
+  if (options.hostaddr !== undefined) ssl.servername = resolved.host;
+  return ssl;
+}
+
+/**
+ * The connection string with `sslmode=verify-full` (or the provider's recommended verifying mode)
+ * and `sslrootcert` pointing at the right bundle; everything else is kept.
+ */
+export async function getSecureConnectionString(input: string, options: ResolveOptions = {}): Promise<string> {
+  const { secureConnectionString } = await import('./connection.js');
+  const resolved = await getSslRootCert(input, options);
+  return secureConnectionString(input, resolved.path, resolved.sslmode === 'verify-ca' ? 'verify-ca' : 'verify-full');
+}
