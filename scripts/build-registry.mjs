@@ -61,7 +61,11 @@ const contentSha256 = createHash('sha256').update(JSON.stringify(providers)).dig
 const built = { schemaVersion: meta.schemaVersion, version: meta.version, contentSha256, providers };
 const validateRegistry = ajv.compile(registrySchema);
 if (!validateRegistry(built)) fail(validateRegistry.errors.map((e) => `built registry: ${e.instancePath} ${e.message}`));
-const text = JSON.stringify(built, null, 1) + '\n';
+// Compact, one provider per line: the CLI parses this file on every start (see BENCHMARKS.md), and
+// reviewers read the provider files, not this one.
+const { providers: _all, ...head } = built;
+const text = `${JSON.stringify(head).slice(0, -1)},"providers":[\n${providers.map((p) => JSON.stringify(p)).join(',\n')}\n]}\n`;
+JSON.parse(text);
 
 const previous = existsSync(outFile) ? JSON.parse(readFileSync(outFile, 'utf8')) : undefined;
 if (previous && previous.contentSha256 !== contentSha256 && previous.version === meta.version) {

@@ -1,8 +1,8 @@
 // The on-disk store of downloaded and imported CA bundles. `pgcerts sslrootcert` reads it on every
 // deploy, so this module imports node built-ins only.
-import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readdirSync, readFileSync, type Dirent } from 'node:fs';
 import { chmod, link, lstat, mkdir, open, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { homedir, hostname } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { CertificateSummary } from './certificate.js';
@@ -67,13 +67,19 @@ export interface CacheMeta {
   lastModified?: string;
   /** Lower-case hex SHA-256 of the PEM file's bytes. */
   sha256: string;
+  /**
+   * A fast 64-bit checksum of the PEM file's bytes (`c64:` and 16 hex digits), which reads check
+   * together with `bytes`: loading node:crypto to recompute the SHA-256 would cost
+   * `pgcerts sslrootcert` more start-up time than everything else it does (see BENCHMARKS.md).
+   */
+  checksum: string;
   bytes: number;
   registryVersion: string;
   certificates: CachedCertificate[];
 }
 
 /** The caller's part of {@link CacheMeta}; the cache fills in the rest. */
-export type CacheMetaFields = Omit<CacheMeta, 'sha256' | 'bytes' | 'formatVersion' | 'key'>;
+export type CacheMetaFields = Omit<CacheMeta, 'sha256' | 'checksum' | 'bytes' | 'formatVersion' | 'key'>;
 
 /** A cached bundle whose bytes match its metadata. */
 export interface CacheEntry {
@@ -203,10 +209,10 @@ export class BundleCache {
         if (!isSameKey(stored.meta.key, key)) {
           throw corrupt(key.provider, key.source, `Cache metadata "${paths.meta}" describes another bundle (${describeKey(stored.meta.key)})`);
         }
-        const sha256 = hashBytes(pemBytes);
-        const meta = [stored.meta, stored.previous].find((m) => m !== undefined && m.sha256 === sha256 && m.bytes === pemBytes.length);
+        const checksum = checksumBytes(pemBytes);
+        const meta = [stored.meta, stored.previous].find((m) => m !== undefined && m.checksum === checksum && m.bytes === pemBytes.length);
         if (meta !== undefined) return { path: paths.pem, pem: pemBytes.toString('utf8'), meta };
-        problem = `does not match its metadata "${paths.meta}" (SHA-256 ${sha256}, ${pemBytes.length} bytes; expected ${stored.meta.sha256}, ${stored.meta.bytes} bytes)`;
+        problem = `does not match its metadata "${paths.meta}" (checksum ${checksum}, ${pemBytes.length} bytes; expected ${stored.meta.checksum}, ${stored.meta.bytes} bytes)`;
       }
       const delayMs = READ_RETRY_MS[attempt];
       if (delayMs === undefined) throw corrupt(key.provider, key.source, `Cached bundle "${paths.pem}" ${problem}`);
@@ -371,7 +377,7 @@ export class BundleCache {
    * content (pid, host, nonce) is never seen half-written and identifies its owner.
    */
   private async acquireLock(lockPath: string): Promise<HeldLock> {
-    const content = `${JSON.stringify({ pid: process.pid, host: hostname(), createdAt: new Date().toISOString(), nonce: randomBytes(8).toString('hex') })}\n`;
+    const content = `${JSON.stringify({ pid: process.pid, host: hostname(), createdAt: new Date().toISOString(), nonce: crypto().randomBytes(8).toString('hex') })}\n`;
     const deadline = Date.now() + this.lockTimeoutMs;
     for (let attempt = 0; ; attempt++) {
       if (await createExclusive(lockPath, content)) return { path: lockPath, content };
@@ -451,8 +457,40 @@ function normalizeKey(key: CacheKey): CacheKey {
   return out;
 }
 
+// node:crypto costs milliseconds to load; only writers need it.
+const require = createRequire(import.meta.url);
+const crypto = (): typeof import('node:crypto') => require('node:crypto') as typeof import('node:crypto');
+
 function hashBytes(bytes: Buffer): string {
-  return createHash('sha256').update(bytes).digest('hex');
+  return crypto().createHash('sha256').update(bytes).digest('hex');
+}
+
+/**
+ * Two 32-bit lanes over the bytes: FNV-1a, and a multiply-rotate lane seeded differently, so a
+ * change that cancels out in one lane shows in the other. Detects damage, not tampering: whoever
+ * can rewrite the PEM can rewrite its metadata too.
+ */
+export function checksumBytes(bytes: Uint8Array): string {
+  let a = 0x811c9dc5;
+  let b = 0x9e3779b9 ^ bytes.length;
+  // Whole 32-bit words first (a quarter of the steps), then the last 0-3 bytes.
+  const words = bytes.length >>> 2;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let i = 0; i < words; i++) {
+    const word = view.getUint32(i * 4, true);
+    a = Math.imul(a ^ word, 0x01000193);
+    a ^= a >>> 15;
+    b = Math.imul(b ^ word, 0x5bd1e995);
+    b = (b << 13) | (b >>> 19);
+  }
+  for (let i = words * 4; i < bytes.length; i++) {
+    const byte = bytes[i] as number;
+    a = Math.imul(a ^ byte, 0x01000193);
+    b = Math.imul(b ^ byte, 0x5bd1e995);
+    b = (b << 13) | (b >>> 19);
+  }
+  b = Math.imul(b ^ (b >>> 15), 0x2c1b3c6d);
+  return `c64:${(a >>> 0).toString(16).padStart(8, '0')}${((b ^ (b >>> 16)) >>> 0).toString(16).padStart(8, '0')}`;
 }
 
 function corrupt(provider: string, source: string, what: string, cause?: unknown): PgcertsError {
@@ -475,6 +513,7 @@ function buildMeta(key: CacheKey, fields: CacheMetaFields, bytes: Buffer): Cache
     etag: fields.etag,
     lastModified: fields.lastModified,
     sha256: hashBytes(bytes),
+    checksum: checksumBytes(bytes),
     bytes: bytes.length,
     registryVersion: fields.registryVersion,
     certificates,
@@ -533,6 +572,7 @@ function checkMeta(data: unknown, what: string, fail: (reason: string) => Error)
   }
   if (Number.isNaN(Date.parse(data.fetchedAt as string))) throw fail(`${what} has fetchedAt ${JSON.stringify(data.fetchedAt)}, not an ISO-8601 date`);
   if (typeof data.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(data.sha256)) throw fail(`${what} has no hex sha256`);
+  if (typeof data.checksum !== 'string' || !/^c64:[0-9a-f]{16}$/.test(data.checksum)) throw fail(`${what} has no checksum`);
   if (!Number.isSafeInteger(data.bytes) || (data.bytes as number) < 0) throw fail(`${what} has no byte count`);
   const certificates = data.certificates;
   if (!Array.isArray(certificates)) throw fail(`${what} has no certificates list`);
@@ -557,8 +597,8 @@ function readCommitted(paths: KeyPaths, key: CacheKey): { entry: CacheMeta | und
     if (error instanceof PgcertsError) return { entry: undefined, metaBytes };
     throw error;
   }
-  const sha256 = hashBytes(pemBytes);
-  const entry = [stored.meta, stored.previous].find((m) => m !== undefined && isSameKey(m.key, key) && m.sha256 === sha256 && m.bytes === pemBytes.length);
+  const checksum = checksumBytes(pemBytes);
+  const entry = [stored.meta, stored.previous].find((m) => m !== undefined && isSameKey(m.key, key) && m.checksum === checksum && m.bytes === pemBytes.length);
   return { entry, metaBytes };
 }
 
@@ -595,7 +635,7 @@ function readDirOptional(path: string): Dirent[] {
 }
 
 function tempPath(path: string): string {
-  return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  return join(dirname(path), `.${basename(path)}.${process.pid}.${crypto().randomBytes(6).toString('hex')}.tmp`);
 }
 
 /** Create the directory and any missing parents with mode 0755, whatever the umask. */

@@ -1,5 +1,4 @@
 import type { X509Certificate } from 'node:crypto';
-import { createRequire } from 'node:module';
 import { PgcertsError } from './errors.js';
 
 /** The facts pgcerts records about a certificate (the registry's pin fields and more). */
@@ -34,8 +33,32 @@ export function isSelfSigned(cert: X509Certificate): boolean {
   return cert.subject === cert.issuer && cert.verify(cert.publicKey);
 }
 
-/** Summarise a parsed certificate. */
-export function summarizeCertificate(cert: X509Certificate): CertificateSummary {
+/**
+ * Summarise a parsed certificate. `selfSigned` checks the signature with the certificate's own
+ * key, unless `verifySignature: false`, when it only says whether subject and issuer agree.
+ */
+export function summarizeCertificate(cert: X509Certificate, options: { verifySignature?: boolean } = {}): CertificateSummary {
+  // A bundle of 100 roots is summarised by the validator, the report and the cache metadata, so
+  // each certificate is worked out once; the self-signature check (a public-key operation) only
+  // when asked for.
+  let base = summaries.get(cert);
+  if (!base) {
+    base = Object.freeze(computeSummary(cert));
+    summaries.set(cert, base);
+  }
+  if (options.verifySignature === false) return { ...base, selfSigned: cert.subject === cert.issuer };
+  let verified = selfSignatures.get(cert);
+  if (verified === undefined) {
+    verified = isSelfSigned(cert);
+    selfSignatures.set(cert, verified);
+  }
+  return { ...base, selfSigned: verified };
+}
+
+const summaries = new WeakMap<X509Certificate, Omit<CertificateSummary, 'selfSigned'>>();
+const selfSignatures = new WeakMap<X509Certificate, boolean>();
+
+function computeSummary(cert: X509Certificate): Omit<CertificateSummary, 'selfSigned'> {
   return {
     sha256: cert.fingerprint256,
     subject: cert.subject.split('\n').join(', '),
@@ -44,13 +67,11 @@ export function summarizeCertificate(cert: X509Certificate): CertificateSummary 
     notAfter: new Date(cert.validTo).toISOString(),
     key: describeKey(cert),
     ca: cert.ca,
-    selfSigned: isSelfSigned(cert),
   };
 }
 
-const require = createRequire(import.meta.url);
 
-// Names as OpenSSL prints them (`openssl x509 -text`); node-forge's own table lacks ECDSA and EdDSA.
+// Names as OpenSSL prints them (`openssl x509 -text`).
 const SIGNATURE_ALGORITHMS: Record<string, string> = {
   '1.2.840.113549.1.1.2': 'md2WithRSAEncryption',
   '1.2.840.113549.1.1.4': 'md5WithRSAEncryption',
@@ -74,26 +95,59 @@ const SIGNATURE_ALGORITHMS: Record<string, string> = {
 /**
  * The algorithm the issuer signed the certificate with, as OpenSSL names it
  * (`sha256WithRSAEncryption`, `ecdsa-with-SHA384`, `sha1WithRSAEncryption`, ...), or the dotted
- * OID when the name is unknown. Loads node-forge on first use.
+ * OID when the name is unknown.
  * @throws {PgcertsError} `DECODE_FAILED` when the DER is not a certificate.
  */
 export function getSignatureAlgorithm(cert: X509Certificate): string {
-  const forge = require('node-forge') as typeof import('node-forge');
-  const { asn1 } = forge;
-  let oid: string | undefined;
-  try {
-    // @types/node-forge omits the options object; decodeBitStrings: false leaves the signature alone.
-    const fromDer = asn1.fromDer as unknown as (bytes: string, options: object) => import('node-forge').asn1.Asn1;
-    const root = fromDer(cert.raw.toString('binary'), { strict: true, parseAllBytes: true, decodeBitStrings: false });
-    // Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm AlgorithmIdentifier, signatureValue }
-    const algorithm = Array.isArray(root.value) ? root.value[1] : undefined;
-    const oidNode = algorithm && Array.isArray(algorithm.value) ? algorithm.value[0] : undefined;
-    if (oidNode?.type === asn1.Type.OID && typeof oidNode.value === 'string') oid = asn1.derToOid(oidNode.value);
-  } catch {
-    oid = undefined;
-  }
+  const oid = readSignatureAlgorithmOid(cert.raw);
   if (oid === undefined) {
     throw new PgcertsError('DECODE_FAILED', `The certificate "${cert.fingerprint256}" has no readable signature algorithm. Report it as a pgcerts bug with the certificate attached.`);
   }
   return SIGNATURE_ALGORITHMS[oid] ?? oid;
+}
+
+/** Tag, content start and content end of the DER element at `offset`, or undefined if malformed. */
+function readElement(der: Buffer, offset: number): { tag: number; start: number; end: number } | undefined {
+  if (offset + 2 > der.length) return undefined;
+  const tag = der[offset] as number;
+  let length = der[offset + 1] as number;
+  let start = offset + 2;
+  if (length & 0x80) {
+    const bytes = length & 0x7f;
+    // DER uses the shortest form; lengths of a certificate never need more than 4 bytes.
+    if (bytes === 0 || bytes > 4 || start + bytes > der.length) return undefined;
+    length = 0;
+    for (let i = 0; i < bytes; i++) length = length * 256 + (der[start + i] as number);
+    start += bytes;
+  }
+  const end = start + length;
+  return end <= der.length ? { tag, start, end } : undefined;
+}
+
+/**
+ * The signature algorithm OID of a DER certificate: Certificate ::= SEQUENCE { tbsCertificate,
+ * signatureAlgorithm AlgorithmIdentifier ::= SEQUENCE { algorithm OBJECT IDENTIFIER, ... }, ... }.
+ * Read directly: a full ASN.1 parse (node-forge) costs far more for a bundle of 100 roots.
+ */
+function readSignatureAlgorithmOid(der: Buffer): string | undefined {
+  const certificate = readElement(der, 0);
+  if (certificate?.tag !== 0x30) return undefined;
+  const tbs = readElement(der, certificate.start);
+  if (tbs?.tag !== 0x30) return undefined;
+  const algorithm = readElement(der, tbs.end);
+  if (algorithm?.tag !== 0x30) return undefined;
+  const oid = readElement(der, algorithm.start);
+  if (oid?.tag !== 0x06 || oid.end > algorithm.end || oid.end === oid.start) return undefined;
+  const first = der[oid.start] as number;
+  const arcs = [Math.min(2, Math.floor(first / 40)), first - 40 * Math.min(2, Math.floor(first / 40))];
+  let value = 0;
+  for (let i = oid.start + 1; i < oid.end; i++) {
+    const byte = der[i] as number;
+    value = value * 128 + (byte & 0x7f);
+    if (!(byte & 0x80)) {
+      arcs.push(value);
+      value = 0;
+    }
+  }
+  return arcs.join('.');
 }

@@ -1,5 +1,6 @@
 // HTTPS downloads of CA bundles. undici is imported inside `download()` only: it costs ~150 ms to
 // load and start-up paths (`lookup`, `check`) import this file without downloading anything.
+import { createRequire } from 'node:module';
 import type { Dispatcher } from 'undici';
 import { DownloadError } from './errors.js';
 import { getPackageVersion } from './version.js';
@@ -118,16 +119,16 @@ export async function download(url: string, options: DownloadOptions = {}): Prom
 
   const deadline = AbortSignal.timeout(opts.totalTimeoutMs);
   const signal = opts.signal ? AbortSignal.any([opts.signal, deadline]) : deadline;
-  const undici = await import('undici');
   const { STATUS_CODES } = await import('node:http');
-  const dispatcher = await createDispatcher(undici, opts);
+  const lease = await acquireDispatcher(opts);
+  const dispatcher = lease.dispatcher;
   const startedAt = Date.now();
 
   try {
     for (let attempt = 1; ; attempt++) {
       let failure: AttemptFailure;
       try {
-        return await attemptDownload(undici.request, dispatcher, start, opts, signal, STATUS_CODES);
+        return await attemptDownload(dispatcher, start, opts, signal, STATUS_CODES);
       } catch (error) {
         failure = toFailure(error, opts, deadline);
       }
@@ -144,7 +145,7 @@ export async function download(url: string, options: DownloadOptions = {}): Prom
       }
     }
   } finally {
-    await dispatcher.destroy().catch(() => undefined);
+    await lease.release();
   }
 }
 
@@ -174,7 +175,70 @@ export async function downloadAll<T, R>(
   return results;
 }
 
-async function createDispatcher(undici: typeof import('undici'), opts: Resolved): Promise<Dispatcher> {
+type ProxyAgentClass = typeof import('undici').EnvHttpProxyAgent;
+
+let agentClass: ProxyAgentClass | undefined;
+
+/**
+ * undici's proxy-aware agent with the request API. Loading all of undici costs ~120 ms; the agent
+ * and the API it needs cost about a third of that, so pgcerts loads just those files, and the
+ * whole package if its layout ever changes (the download tests run whichever path works).
+ */
+async function loadAgentClass(): Promise<ProxyAgentClass> {
+  if (agentClass) return agentClass;
+  try {
+    const require = createRequire(import.meta.url);
+    const EnvHttpProxyAgent = require('undici/lib/dispatcher/env-http-proxy-agent.js') as ProxyAgentClass;
+    const Dispatcher = require('undici/lib/dispatcher/dispatcher.js') as { prototype: Record<string, unknown> };
+    // The same wiring undici's index.js does: the request API lives on every dispatcher.
+    if (typeof Dispatcher.prototype.request !== 'function') Object.assign(Dispatcher.prototype, require('undici/lib/api/index.js'));
+    if (typeof EnvHttpProxyAgent !== 'function' || typeof Dispatcher.prototype.request !== 'function') throw new Error('unexpected undici layout');
+    agentClass = EnvHttpProxyAgent;
+  } catch {
+    agentClass = (await import('undici')).EnvHttpProxyAgent;
+  }
+  return agentClass;
+}
+
+interface SharedDispatcher {
+  dispatcher: Dispatcher;
+  users: number;
+}
+
+const sharedDispatchers = new Map<string, SharedDispatcher>();
+
+/**
+ * A dispatcher for one download. Downloads that overlap in time with the same TLS settings share
+ * one (`pgcerts fetch --all`: one connection pool, TLS sessions resumed); the last to finish
+ * closes it, so nothing keeps the process alive.
+ */
+async function acquireDispatcher(opts: Resolved): Promise<{ dispatcher: Dispatcher; release: () => Promise<void> }> {
+  const key = JSON.stringify([opts.connectTimeoutMs, opts.ca ?? null]);
+  let shared = sharedDispatchers.get(key);
+  if (!shared) {
+    shared = { dispatcher: await createDispatcher(await loadAgentClass(), opts), users: 0 };
+    const existing = sharedDispatchers.get(key);
+    if (existing) {
+      await shared.dispatcher.destroy().catch(() => undefined);
+      shared = existing;
+    } else {
+      sharedDispatchers.set(key, shared);
+    }
+  }
+  const lease = shared;
+  lease.users++;
+  return {
+    dispatcher: lease.dispatcher,
+    release: async () => {
+      lease.users--;
+      if (lease.users > 0) return;
+      sharedDispatchers.delete(key);
+      await lease.dispatcher.destroy().catch(() => undefined);
+    },
+  };
+}
+
+async function createDispatcher(EnvHttpProxyAgent: ProxyAgentClass, opts: Resolved): Promise<Dispatcher> {
   // `timeout` bounds TCP connect plus TLS handshake (undici clears it on 'secureConnect').
   const tls: { timeout: number; ca?: string[] } = { timeout: opts.connectTimeoutMs };
   if (opts.ca !== undefined) {
@@ -184,11 +248,10 @@ async function createDispatcher(undici: typeof import('undici'), opts: Resolved)
   }
   // `connect` applies to direct connections; `requestTls` to TLS inside a proxy CONNECT tunnel;
   // `proxyTls` to an https:// proxy itself.
-  return new undici.EnvHttpProxyAgent({ connect: tls, requestTls: tls, proxyTls: tls });
+  return new EnvHttpProxyAgent({ connect: tls, requestTls: tls, proxyTls: tls });
 }
 
 async function attemptDownload(
-  request: typeof import('undici').request,
   dispatcher: Dispatcher,
   start: string,
   opts: Resolved,
@@ -205,10 +268,12 @@ async function attemptDownload(
   for (;;) {
     let response: Dispatcher.ResponseData;
     try {
-      response = await request(current, {
+      const target = new URL(current);
+      response = await dispatcher.request({
+        origin: target.origin,
+        path: `${target.pathname}${target.search}`,
         method: 'GET',
         headers,
-        dispatcher,
         signal,
         headersTimeout: opts.bodyTimeoutMs,
         bodyTimeout: opts.bodyTimeoutMs,

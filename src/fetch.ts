@@ -83,7 +83,7 @@ function openCache(options: BundleOptions): BundleCache {
 }
 
 function report(cert: X509Certificate, pins: Set<string>): ReportedCertificate {
-  const summary = summarizeCertificate(cert);
+  const summary = summarizeCertificate(cert, { verifySignature: false });
   return { sha256: summary.sha256, subject: summary.subject, notAfter: summary.notAfter, pinned: pins.has(summary.sha256) };
 }
 
@@ -128,7 +128,7 @@ async function validateAndStore(
     lastModified: context.lastModified,
     registryVersion: registry.version,
     certificates: result.kept.map((c) => {
-      const s = summarizeCertificate(c);
+      const s = summarizeCertificate(c, { verifySignature: false });
       return { sha256: s.sha256, subject: s.subject, notBefore: s.notBefore, notAfter: s.notAfter, key: s.key, pinned: pins.has(s.sha256) };
     }),
   });
@@ -160,6 +160,17 @@ function resultFromCache(entry: { path: string; meta: CacheMeta }, provider: Pro
     provider: provider.id, trust: trust.id, source: entry.meta.key.source, region: entry.meta.key.region, from, path: entry.path,
     notModified: true, offline: false, kept, dropped: [], unpinned: [], added: [], removed: [], earliestExpiry: earliest, warnings,
   };
+}
+
+/** A cached entry, or undefined when absent or corrupt (a corrupt one is reported and replaced). */
+function readQuietly(cache: BundleCache, key: CacheKey, warn: (message: string) => void): { path: string; pem: string; meta: CacheMeta } | undefined {
+  try {
+    return cache.read(key);
+  } catch (error) {
+    if (!(error instanceof PgcertsError) || error.code !== 'CACHE_CORRUPT') throw error;
+    warn(`${error.message} Downloading a new copy.`);
+    return undefined;
+  }
 }
 
 /** Say which download a decoding or validation error is about; other errors pass through. */
@@ -203,6 +214,15 @@ export async function fetchBundle(providerName: string, options: FetchOptions = 
   if (trust.kind === 'public') {
     const key: CacheKey = { provider: provider.id, trust: trust.id, source: OFFLINE_SOURCE };
     const roots = publicRoots(provider, trust);
+    if (!options.force) {
+      // Every root is pinned by fingerprint, so a download could only confirm what the cached
+      // copy (checked against its metadata) already holds: nothing to transfer.
+      const cached = readQuietly(openCache(options), key, warn);
+      const held = new Set(cached?.meta.certificates.map((c) => c.sha256));
+      if (cached && roots.every((root) => held.has(root.sha256))) {
+        return resultFromCache(cached, provider, trust, roots.map((r) => r.url).join(' '), warnings);
+      }
+    }
     if (!options.offline) {
       try {
         const certs: X509Certificate[] = [];
@@ -237,13 +257,7 @@ export async function fetchBundle(providerName: string, options: FetchOptions = 
   }
   const key: CacheKey = { provider: provider.id, trust: trust.id, source: picked.source.id, region: picked.region };
   const cache = openCache(options);
-  let cached: { path: string; pem: string; meta: CacheMeta } | undefined;
-  try {
-    cached = cache.read(key);
-  } catch (error) {
-    if (!(error instanceof PgcertsError) || error.code !== 'CACHE_CORRUPT') throw error;
-    warn(`${error.message} Downloading a new copy.`);
-  }
+  const cached = readQuietly(cache, key, warn);
   const conditional = !options.force && cached ? { etag: cached.meta.etag, lastModified: cached.meta.lastModified } : {};
   const answer = await download(picked.url, { ...options.download, ...conditional, mirror: options.mirror });
   if (answer.status === 304 && cached) {

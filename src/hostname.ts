@@ -244,26 +244,34 @@ export class HostMatcher {
           if (!child) node.children.set(hash, (child = newNode(label)));
           node = child;
         }
-        const numbered = rule.pattern === undefined ? undefined : numberGroups(rule.pattern);
-        node.rules.push({ provider, rule, regex: numbered && new RegExp(numbered.source), names: numbered?.names ?? [] });
+        node.rules.push({ provider, rule, regex: undefined, names: [] });
       }
     }
-    const prepare = (node: SuffixNode): void => {
-      if (node.rules.length > 0) {
-        // Higher priority first; a rule with a pattern before a bare suffix rule of equal priority.
-        node.rules.sort((a, b) => b.rule.priority - a.rule.priority || Number(b.regex !== undefined) - Number(a.regex !== undefined));
-        const parts = node.rules.map((r) => (r.rule.pattern === undefined ? undefined : splitPattern(r.rule.pattern)));
-        if (parts.every((p) => p?.label !== undefined)) {
-          node.combined = new RegExp(`^[^.]+\\.(?:${parts.map((p) => `(${p?.rest})`).join('|')})$`);
-        } else {
-          // A bare suffix rule accepts any host that reached this node.
-          const whole = parts.map((p) => `(${p === undefined ? '[^]*' : p.label === undefined ? p.rest : `${p.label}\\.${p.rest}`})`);
-          node.combined = new RegExp(`^(?:${whole.join('|')})$`);
-        }
-      }
-      node.children.forEach(prepare);
-    };
-    prepare(this.root);
+  }
+
+  /**
+   * Compile a node's patterns on first use: a lookup touches one or two nodes, and compiling all
+   * of them would cost every CLI start.
+   */
+  private prepare(node: SuffixNode): RegExp {
+    if (node.combined) return node.combined;
+    for (const compiled of node.rules) {
+      if (compiled.rule.pattern === undefined) continue;
+      const numbered = numberGroups(compiled.rule.pattern);
+      compiled.regex = new RegExp(numbered.source);
+      compiled.names = numbered.names;
+    }
+    // Higher priority first; a rule with a pattern before a bare suffix rule of equal priority.
+    node.rules.sort((a, b) => b.rule.priority - a.rule.priority || Number(b.regex !== undefined) - Number(a.regex !== undefined));
+    const parts = node.rules.map((r) => (r.rule.pattern === undefined ? undefined : splitPattern(r.rule.pattern)));
+    if (parts.every((p) => p?.label !== undefined)) {
+      node.combined = new RegExp(`^[^.]+\\.(?:${parts.map((p) => `(${p?.rest})`).join('|')})$`);
+    } else {
+      // A bare suffix rule accepts any host that reached this node.
+      const whole = parts.map((p) => `(${p === undefined ? '[^]*' : p.label === undefined ? p.rest : `${p.label}\\.${p.rest}`})`);
+      node.combined = new RegExp(`^(?:${whole.join('|')})$`);
+    }
+    return node.combined;
   }
 
   /** Match a host already normalised by {@link normalizeHost}. */
@@ -284,14 +292,15 @@ export class HostMatcher {
       const child = node.children.get(hash);
       // A different label with the same hash: compare the text itself.
       if (!child || !labelAt(host, start, end, child.label)) break;
-      if (child.combined) candidates.push(child);
+      if (child.rules.length > 0) candidates.push(child);
       node = child;
       end = i;
       hash = 0;
     }
     for (let i = candidates.length - 1; i >= 0; i--) {
-      const { combined, rules } = candidates[i] as SuffixNode;
-      const m = (combined as RegExp).exec(host);
+      const node = candidates[i] as SuffixNode;
+      const m = this.prepare(node).exec(host);
+      const rules = node.rules;
       if (!m) continue;
       let first = 0;
       while (m[first + 1] === undefined) first++;

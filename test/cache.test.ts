@@ -7,7 +7,8 @@ import { hostname, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import {
-  BundleCache, getCacheDir, type CacheEntry, type CacheKey, type CacheMetaFields, type CacheWriteStep,
+  BundleCache,
+  checksumBytes, getCacheDir, type CacheEntry, type CacheKey, type CacheMetaFields, type CacheWriteStep,
 } from '../src/cache.js';
 import { isPgcertsError, PgcertsError } from '../src/errors.js';
 
@@ -222,6 +223,7 @@ describe('BundleCache write and read', () => {
         etag: FIELDS.etag,
         lastModified: FIELDS.lastModified,
         sha256: sha256(pem),
+        checksum: checksumBytes(Buffer.from(pem)),
         bytes: Buffer.byteLength(pem),
         registryVersion: '1.0.0',
         certificates: FIELDS.certificates,
@@ -423,7 +425,7 @@ describe('BundleCache corruption', () => {
     const bytes = readFileSync(pemPath);
     bytes[100] = bytes[100]! ^ 0x01;
     writeFileSync(pemPath, bytes);
-    expectCorrupt(new RegExp(`^Cached bundle "${pemPath}" does not match its metadata "${metaPath}" \\(SHA-256 ${sha256(bytes)}`));
+    expectCorrupt(new RegExp(`^Cached bundle "${pemPath}" does not match its metadata "${metaPath}" \\(checksum ${checksumBytes(bytes)}, ${bytes.length} bytes`));
   });
 
   it('rejects a truncated PEM', () => {
@@ -617,4 +619,24 @@ describe('BundleCache with ten concurrent writers', () => {
     expect(readFileSync(join(dir, 'rds', 'aws.regional.eu-west-1.json'), 'utf8')).not.toContain('previous');
     expect(reads).toBeGreaterThan(0);
   }, 60_000);
+});
+
+describe('checksumBytes', () => {
+  it('changes with any single-bit flip, length change or swap of a file', () => {
+    const base = Buffer.from(`-----BEGIN CERTIFICATE-----\n${'MIIB'.repeat(400)}\n-----END CERTIFICATE-----\n`);
+    const seen = new Set([checksumBytes(base)]);
+    for (let i = 0; i < base.length; i += 7) {
+      for (const bit of [0x01, 0x80]) {
+        const flipped = Buffer.from(base);
+        flipped[i] = (flipped[i] as number) ^ bit;
+        seen.add(checksumBytes(flipped));
+      }
+    }
+    const variants = 1 + 2 * Math.ceil(base.length / 7);
+    expect(seen.size).toBe(variants);
+    expect(checksumBytes(base.subarray(0, base.length - 1))).not.toBe(checksumBytes(base));
+    const swapped = Buffer.concat([base.subarray(100, 200), base.subarray(0, 100), base.subarray(200)]);
+    expect(checksumBytes(swapped)).not.toBe(checksumBytes(base));
+    expect(checksumBytes(base)).toMatch(/^c64:[0-9a-f]{16}$/);
+  });
 });

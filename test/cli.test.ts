@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 const root = join(import.meta.dirname, '..');
-const BIN = join(root, 'dist', 'cli', 'main.js');
+const BIN = join(root, 'dist', 'pgcerts.cjs');
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
 const registryFile = JSON.parse(readFileSync(join(root, 'registry', 'registry.json'), 'utf8')) as { version: string };
 
@@ -16,6 +16,14 @@ interface Run {
 }
 
 function pgcerts(args: string[], env: Record<string, string> = {}): Run {
+  // Run both ways in turn: the fast path of main.ts and the commander program must agree.
+  const result = run(args, env);
+  const slow = run(args, { ...env, PGCERTS_CLI_FAST_PATH: '0' });
+  expect(slow).toEqual(result);
+  return result;
+}
+
+function run(args: string[], env: Record<string, string>): Run {
   const { PGCERTS_REGISTRY: _ignored, ...base } = process.env;
   const result = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...base, NO_COLOR: '1', ...env } });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };

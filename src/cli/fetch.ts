@@ -4,7 +4,7 @@ import { PgcertsError } from '../errors.js';
 import type { BundleResult, FetchOptions } from '../fetch.js';
 import type { Registry } from '../registry.js';
 import { isDownloadable } from '../sources.js';
-import { EXIT, out, outJson, warn } from './output.js';
+import { EXIT, out, outJson, stdout, warn } from './output.js';
 
 export interface FetchFlags {
   region?: string;
@@ -47,7 +47,7 @@ export function downloadFlags(flags: { timeout?: string; retries?: string }): Fe
 /** One stderr line describing a fetch. */
 export function describeResult(r: BundleResult): string {
   const where = `${r.provider} (${r.trust}${r.region ? `, ${r.region}` : ''})`;
-  if (r.notModified) return `${where}: unchanged upstream (not modified), ${r.kept.length} certificates; earliest expiry ${r.earliestExpiry?.slice(0, 10) ?? 'n/a'}.`;
+  if (r.notModified) return `${where}: unchanged, the cached copy is current (${r.kept.length} certificates); earliest expiry ${r.earliestExpiry?.slice(0, 10) ?? 'n/a'}.`;
   const parts = [
     `${where}: kept ${r.kept.length} certificate${r.kept.length === 1 ? '' : 's'}, dropped ${r.dropped.length}`,
     `earliest expiry ${r.earliestExpiry?.slice(0, 10) ?? 'n/a'}`,
@@ -98,7 +98,7 @@ export async function runFetch(registry: Registry, names: string[], flags: Fetch
     outJson({ registryVersion: registry.version, results, errors });
   } else {
     for (const r of results) {
-      if (flags.pem) process.stdout.write(readFileSync(r.path, 'utf8'));
+      if (flags.pem) stdout().write(readFileSync(r.path, 'utf8'));
       else out(flags.out ? resolve(flags.out) : r.path);
     }
   }

@@ -1,4 +1,38 @@
 #!/usr/bin/env node
-import { run } from './program.js';
+import { HOT_COMMANDS, runHotCommand, type HotCommand } from './context.js';
+import { reportError } from './output.js';
 
-process.exitCode = await run(process.argv.slice(2));
+/**
+ * `pgcerts <lookup|sslrootcert|env|url> <input> [--json]` and nothing else: read here without
+ * loading commander, which costs more start-up time than the whole command. Every other form
+ * (help, other flags, usage errors) goes to the commander program, which accepts these forms
+ * the same way; the CLI tests run both paths (PGCERTS_CLI_FAST_PATH=0 turns this one off).
+ */
+function parseHotCommand(argv: string[]): { command: HotCommand; input: string; json: boolean } | undefined {
+  if (process.env.PGCERTS_CLI_FAST_PATH === '0') return undefined;
+  const [command, ...rest] = argv;
+  if (!(HOT_COMMANDS as readonly string[]).includes(command ?? '')) return undefined;
+  const inputs = rest.filter((arg) => arg !== '--json');
+  const json = rest.length - inputs.length;
+  const input = inputs[0];
+  if (inputs.length !== 1 || json > 1 || input === undefined || input.startsWith('-')) return undefined;
+  return { command: command as HotCommand, input, json: json === 1 };
+}
+
+async function main(argv: string[]): Promise<number> {
+  const hot = parseHotCommand(argv);
+  if (!hot) {
+    const { run } = await import('./program.js');
+    return run(argv);
+  }
+  try {
+    return await runHotCommand(hot.command, hot.input, { json: hot.json });
+  } catch (error) {
+    return reportError(error);
+  }
+}
+
+// No top-level await: this file is also bundled as CommonJS (dist/pgcerts.cjs, see package.json).
+void main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});

@@ -1,16 +1,50 @@
+import { writeSync } from 'node:fs';
 import { PgcertsError } from '../errors.js';
 
 /** Exit codes of the CLI (see README, "Exit codes"). */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 
+let stdoutReady = false;
+
+/** stdout, set up so that a reader that stops early (`| head`) ends pgcerts quietly. */
+export function stdout(): NodeJS.WriteStream {
+  if (!stdoutReady) {
+    stdoutReady = true;
+    process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EPIPE') throw error;
+      process.exit(process.exitCode ?? 0);
+    });
+  }
+  return process.stdout;
+}
+
+/**
+ * Write text to stdout. Short answers go straight to file descriptor 1: setting up
+ * `process.stdout` costs several milliseconds of start-up (see BENCHMARKS.md). A full pipe or
+ * anything unusual falls back to the stream.
+ */
+function write(text: string): void {
+  if (!stdoutReady && text.length < 16_384) {
+    try {
+      writeSync(1, text);
+      return;
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EPIPE') process.exit(process.exitCode ?? 0);
+      if (code !== 'EAGAIN') throw error;
+    }
+  }
+  stdout().write(text);
+}
+
 /** Write one line to stdout. */
 export function out(line = ''): void {
-  process.stdout.write(`${line}\n`);
+  write(`${line}\n`);
 }
 
 /** Write exactly one JSON document to stdout. */
 export function outJson(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  write(`${JSON.stringify(value, null, 2)}\n`);
 }
 
 /** Write a `pgcerts: ` message to stderr. */

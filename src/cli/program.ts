@@ -1,22 +1,8 @@
 import { createRequire } from 'node:module';
-import { getBundledRegistry, loadRegistry, type Registry } from '../registry.js';
 import { getPackageVersion } from '../version.js';
-import { runFetch, type FetchFlags } from './fetch.js';
-import { runImport } from './import.js';
-import { runList } from './list.js';
-import { runLookup } from './lookup.js';
-import { EXIT, reportError, warn } from './output.js';
-import { runEnv, runSslRootCert, runUrl } from './resolve.js';
-import { runShow } from './show.js';
-
-let opened: Registry | undefined;
-
-/** The registry named by PGCERTS_REGISTRY, else the bundled one; read once per run. */
-function openRegistry(): Registry {
-  const path = process.env.PGCERTS_REGISTRY;
-  opened ??= path ? loadRegistry(path) : getBundledRegistry();
-  return opened;
-}
+import { baseOptions, openRegistry, runHotCommand, shownWarnings } from './context.js';
+import type { FetchFlags } from './fetch.js';
+import { EXIT, reportError } from './output.js';
 
 function versionLine(): string {
   let registry: string;
@@ -34,21 +20,6 @@ type Command = import('commander').Command;
 
 function examples(lines: string[]): string {
   return `\nExamples:\n${lines.map((line) => `  $ ${line}`).join('\n')}\n`;
-}
-
-/** Warnings already shown while work was in progress, so summaries do not repeat them. */
-const shownWarnings = new Set<string>();
-
-/** Options every fetching command takes from the environment. */
-function baseOptions(): { registry: Registry; mirror?: string; onWarning: (m: string) => void } {
-  return {
-    registry: openRegistry(),
-    mirror: process.env.PGCERTS_MIRROR || undefined,
-    onWarning: (message) => {
-      shownWarnings.add(message);
-      warn(message);
-    },
-  };
 }
 
 /** Build the commander program; each action stores its exit code in `result.code`. */
@@ -75,7 +46,8 @@ function buildProgram(result: { code: number }): Command {
     .description('list the providers in the registry')
     .option('--json', 'print one JSON document')
     .addHelpText('after', examples(['pgcerts list', 'pgcerts list --json | jq -r ".providers[].id"']))
-    .action((options: { json?: boolean }) => {
+    .action(async (options: { json?: boolean }) => {
+      const { runList } = await import('./list.js');
       result.code = runList(openRegistry(), options);
     });
 
@@ -85,7 +57,8 @@ function buildProgram(result: { code: number }): Command {
     .argument('<provider>', 'provider id or alias (see `pgcerts list`)')
     .option('--json', 'print one JSON document')
     .addHelpText('after', examples(['pgcerts show rds', 'pgcerts show aurora --json']))
-    .action((name: string, options: { json?: boolean }) => {
+    .action(async (name: string, options: { json?: boolean }) => {
+      const { runShow } = await import('./show.js');
       result.code = runShow(openRegistry(), name, options);
     });
 
@@ -99,8 +72,8 @@ function buildProgram(result: { code: number }): Command {
       'pgcerts lookup "host=mydb.postgres.database.azure.com port=5432 dbname=app"',
       'pgcerts lookup "postgresql://u@h1.example:5432,ep-x-123.us-east-2.aws.neon.tech/db" --json',
     ]))
-    .action((input: string, options: { json?: boolean }) => {
-      result.code = runLookup(openRegistry(), input, options);
+    .action(async (input: string, options: { json?: boolean }) => {
+      result.code = await runHotCommand('lookup', input, options);
     });
 
   program
@@ -127,6 +100,7 @@ function buildProgram(result: { code: number }): Command {
       'PGCERTS_MIRROR=https://mirror.internal/pgcerts pgcerts fetch rds',
     ]))
     .action(async (names: string[], flags: FetchFlags) => {
+      const { runFetch } = await import('./fetch.js');
       result.code = await runFetch(openRegistry(), names, flags, { ...baseOptions(), shownWarnings });
     });
 
@@ -141,7 +115,7 @@ function buildProgram(result: { code: number }): Command {
       'psql "host=$PGHOST sslmode=verify-full sslrootcert=$(pgcerts sslrootcert $PGHOST)"',
     ]))
     .action(async (input: string, flags: { json?: boolean; offline?: boolean }) => {
-      result.code = await runSslRootCert(openRegistry(), input, flags, { ...baseOptions(), offline: flags.offline });
+      result.code = await runHotCommand('sslrootcert', input, flags);
     });
 
   program
@@ -151,7 +125,7 @@ function buildProgram(result: { code: number }): Command {
     .option('--json', 'print one JSON document')
     .addHelpText('after', examples(['eval "$(pgcerts env "$PGHOST")"']))
     .action(async (input: string, flags: { json?: boolean }) => {
-      result.code = await runEnv(openRegistry(), input, flags, baseOptions());
+      result.code = await runHotCommand('env', input, flags);
     });
 
   program
@@ -161,7 +135,7 @@ function buildProgram(result: { code: number }): Command {
     .option('--json', 'print one JSON document')
     .addHelpText('after', examples(['DATABASE_URL=$(pgcerts url "$DATABASE_URL")']))
     .action(async (input: string, flags: { json?: boolean }) => {
-      result.code = await runUrl(openRegistry(), input, flags, baseOptions());
+      result.code = await runHotCommand('url', input, flags);
     });
 
   program
@@ -177,6 +151,7 @@ function buildProgram(result: { code: number }): Command {
       'pgcerts import digitalocean ca-certificate.crt --host db-pg-nyc3-1-do-user-1-0.b.db.ondigitalocean.com',
     ]))
     .action(async (name: string, file: string, flags: { host?: string; trust?: string; json?: boolean }) => {
+      const { runImport } = await import('./import.js');
       result.code = await runImport(openRegistry(), name, file, flags, baseOptions());
     });
 

@@ -3,7 +3,8 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 
-export const BIN = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'main.js');
+/** The package's bin (the bundled CLI). */
+export const BIN = join(import.meta.dirname, '..', '..', 'dist', 'pgcerts.cjs');
 
 export interface CliRun {
   status: number | null;

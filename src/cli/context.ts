@@ -1,0 +1,41 @@
+import { getBundledRegistry, loadRegistry, type Registry } from '../registry.js';
+import { warn } from './output.js';
+
+let opened: Registry | undefined;
+
+/** The registry named by PGCERTS_REGISTRY, else the bundled one; read once per run. */
+export function openRegistry(): Registry {
+  const path = process.env.PGCERTS_REGISTRY;
+  opened ??= path ? loadRegistry(path) : getBundledRegistry();
+  return opened;
+}
+
+/** Warnings already shown while work was in progress, so summaries do not repeat them. */
+export const shownWarnings = new Set<string>();
+
+/** Options every fetching command takes from the environment. */
+export function baseOptions(): { registry: Registry; mirror?: string; onWarning: (m: string) => void } {
+  return {
+    registry: openRegistry(),
+    mirror: process.env.PGCERTS_MIRROR || undefined,
+    onWarning: (message) => {
+      shownWarnings.add(message);
+      warn(message);
+    },
+  };
+}
+
+/** The commands that run in deploy scripts, on every start: `pgcerts <command> <input> [--json]`. */
+export const HOT_COMMANDS = ['lookup', 'sslrootcert', 'env', 'url'] as const;
+export type HotCommand = (typeof HOT_COMMANDS)[number];
+
+/** Run one of the hot commands; the same code serves commander's actions and the fast path. */
+export async function runHotCommand(command: HotCommand, input: string, flags: { json?: boolean; offline?: boolean }): Promise<number> {
+  if (command === 'lookup') {
+    const { runLookup } = await import('./lookup.js');
+    return runLookup(openRegistry(), input, flags);
+  }
+  const resolve = await import('./resolve.js');
+  const run = command === 'sslrootcert' ? resolve.runSslRootCert : command === 'env' ? resolve.runEnv : resolve.runUrl;
+  return run(openRegistry(), input, flags, { ...baseOptions(), offline: flags.offline });
+}
