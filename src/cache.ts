@@ -1,7 +1,6 @@
 // The on-disk store of downloaded and imported CA bundles. `pgcerts sslrootcert` reads it on every
 // deploy, so this module imports node built-ins only.
 import { closeSync, fstatSync, openSync, readdirSync, readFileSync, type Dirent } from 'node:fs';
-import { chmod, link, lstat, mkdir, open, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { homedir, hostname } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
@@ -249,7 +248,7 @@ export class BundleCache {
           // it. Until the PEM rename, the metadata's `previous` record describes the old PEM.
           await replaceFile(paths.meta, serializeMeta(meta, before.entry), temps);
           await this.onWriteStep?.('meta-replaced', key);
-          await rename(pemTemp, paths.pem);
+          await fsp().rename(pemTemp, paths.pem);
           committed = true;
           await syncDir(paths.dir);
         } catch (error) {
@@ -272,7 +271,7 @@ export class BundleCache {
     } catch (error) {
       throw toCacheError(error, 'write', paths.dir);
     } finally {
-      await Promise.all(temps.map((path) => rm(path, { force: true }).catch(() => undefined)));
+      await Promise.all(temps.map((path) => fsp().rm(path, { force: true }).catch(() => undefined)));
     }
     return { path: paths.pem, pem, meta };
   }
@@ -307,7 +306,7 @@ export class BundleCache {
     } catch (error) {
       throw toCacheError(error, 'write', paths.dir);
     } finally {
-      await Promise.all(temps.map((path) => rm(path, { force: true }).catch(() => undefined)));
+      await Promise.all(temps.map((path) => fsp().rm(path, { force: true }).catch(() => undefined)));
     }
   }
 
@@ -402,19 +401,19 @@ export class BundleCache {
     // inspected; otherwise link it back.
     const aside = tempPath(lockPath);
     try {
-      await rename(lockPath, aside);
+      await fsp().rename(lockPath, aside);
     } catch (error) {
       if (errnoCode(error) === 'ENOENT') return true;
       throw error;
     }
     try {
       if (readOptional(aside)?.toString('utf8') !== seen.content) {
-        await link(aside, lockPath).catch((error: unknown) => {
+        await fsp().link(aside, lockPath).catch((error: unknown) => {
           if (errnoCode(error) !== 'EEXIST') throw error;
         });
       }
     } finally {
-      await rm(aside, { force: true });
+      await fsp().rm(aside, { force: true });
     }
     return true;
   }
@@ -457,9 +456,10 @@ function normalizeKey(key: CacheKey): CacheKey {
   return out;
 }
 
-// node:crypto costs milliseconds to load; only writers need it.
+// node:crypto and node:fs/promises cost milliseconds to load; only writers need them.
 const require = createRequire(import.meta.url);
 const crypto = (): typeof import('node:crypto') => require('node:crypto') as typeof import('node:crypto');
+const fsp = (): typeof import('node:fs/promises') => require('node:fs/promises') as typeof import('node:fs/promises');
 
 function hashBytes(bytes: Buffer): string {
   return crypto().createHash('sha256').update(bytes).digest('hex');
@@ -640,23 +640,23 @@ function tempPath(path: string): string {
 
 /** Create the directory and any missing parents with mode 0755, whatever the umask. */
 async function makeDirs(dir: string): Promise<void> {
-  const first = await mkdir(dir, { recursive: true, mode: DIR_MODE });
+  const first = await fsp().mkdir(dir, { recursive: true, mode: DIR_MODE });
   if (first === undefined) return;
   const created = [first, ...relative(first, dir).split(sep).filter((p) => p !== '')];
   let current = '';
   for (const part of created) {
     current = current === '' ? part : join(current, part);
-    await chmod(current, DIR_MODE);
+    await fsp().chmod(current, DIR_MODE);
   }
 }
 
 /** Delete temporary files that crashed writers left behind. */
 async function removeStaleTemps(dir: string, maxAgeMs: number): Promise<void> {
-  for (const name of await readdir(dir)) {
+  for (const name of await fsp().readdir(dir)) {
     if (!name.startsWith('.') || !name.endsWith('.tmp')) continue;
     const path = join(dir, name);
     try {
-      if (Date.now() - (await lstat(path)).mtimeMs > maxAgeMs) await rm(path, { force: true });
+      if (Date.now() - (await fsp().lstat(path)).mtimeMs > maxAgeMs) await fsp().rm(path, { force: true });
     } catch (error) {
       if (errnoCode(error) !== 'ENOENT') throw error;
     }
@@ -665,7 +665,7 @@ async function removeStaleTemps(dir: string, maxAgeMs: number): Promise<void> {
 
 /** Write a new file with mode 0644 and flush it to disk. */
 async function writeDurably(path: string, bytes: Buffer): Promise<void> {
-  const handle = await open(path, 'wx', FILE_MODE);
+  const handle = await fsp().open(path, 'wx', FILE_MODE);
   try {
     await handle.chmod(FILE_MODE);
     await handle.writeFile(bytes);
@@ -683,7 +683,7 @@ async function writeDurably(path: string, bytes: Buffer): Promise<void> {
 async function syncDir(dir: string): Promise<void> {
   let handle;
   try {
-    handle = await open(dir, 'r');
+    handle = await fsp().open(dir, 'r');
     await handle.sync();
   } catch (error) {
     if (!['EISDIR', 'EINVAL', 'EPERM', 'EBADF', 'ENOTSUP'].includes(errnoCode(error) ?? '')) throw error;
@@ -697,13 +697,13 @@ async function replaceFile(path: string, bytes: Buffer, temps: string[]): Promis
   const temp = tempPath(path);
   temps.push(temp);
   await writeDurably(temp, bytes);
-  await rename(temp, path);
+  await fsp().rename(temp, path);
   await syncDir(dirname(path));
 }
 
 async function restoreFile(path: string, bytes: Buffer | undefined, temps: string[]): Promise<void> {
   if (bytes === undefined) {
-    await rm(path, { force: true });
+    await fsp().rm(path, { force: true });
     await syncDir(dirname(path));
   } else {
     await replaceFile(path, bytes, temps);
@@ -715,8 +715,8 @@ async function createExclusive(path: string, content: string): Promise<boolean> 
   const temp = tempPath(path);
   try {
     // No fsync: a lock only matters while its owner runs.
-    await writeFile(temp, content, { flag: 'wx', mode: FILE_MODE });
-    await link(temp, path);
+    await fsp().writeFile(temp, content, { flag: 'wx', mode: FILE_MODE });
+    await fsp().link(temp, path);
     return true;
   } catch (error) {
     const code = errnoCode(error);
@@ -724,10 +724,10 @@ async function createExclusive(path: string, content: string): Promise<boolean> 
     // Some file systems (FAT, some network and FUSE mounts) have no hard links.
     if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS') throw error;
   } finally {
-    await rm(temp, { force: true });
+    await fsp().rm(temp, { force: true });
   }
   try {
-    const handle = await open(path, 'wx', FILE_MODE);
+    const handle = await fsp().open(path, 'wx', FILE_MODE);
     try {
       await handle.writeFile(content);
     } finally {
@@ -742,7 +742,7 @@ async function createExclusive(path: string, content: string): Promise<boolean> 
 
 async function releaseLock(lock: HeldLock): Promise<void> {
   // Only remove the lock if it is still ours: another process may have broken it as stale.
-  if (readOptional(lock.path)?.toString('utf8') === lock.content) await rm(lock.path, { force: true });
+  if (readOptional(lock.path)?.toString('utf8') === lock.content) await fsp().rm(lock.path, { force: true });
 }
 
 function readLock(path: string): { content: string; mtimeMs: number } | undefined {
