@@ -194,3 +194,61 @@ export function secureConnectionString(input: string, rootCertPath: string, sslm
   }
   throw new PgcertsError('INVALID_INPUT', 'Give a postgres:// URL or a key=value connection string to secure, not a bare host; for a host, use `pgcerts env <host>`.');
 }
+
+/** Parameters whose values are secrets: the password and the client key's passphrase. */
+const SECRET_PARAMS = new Set(['password', 'sslpassword']);
+
+/**
+ * The connection string with its secrets replaced by `***`: the password in a URL's user info,
+ * and `password` / `sslpassword` parameters in a URL query or a libpq `key=value` string.
+ * Everything else is kept as written. Text that cannot be read is returned as `***` entirely,
+ * since it might hold a password anywhere.
+ * @example redactConnectionString('postgres://app:s3cret@db.example.com/app') // 'postgres://app:***@db.example.com/app'
+ */
+export function redactConnectionString(input: string): string {
+  const text = input.trim();
+  if (URL_SCHEME.test(text)) {
+    const start = text.indexOf('://') + 3;
+    const rest = text.slice(start);
+    const authorityEnd = rest.search(/[/?]/);
+    const authority = authorityEnd < 0 ? rest : rest.slice(0, authorityEnd);
+    const tail = authorityEnd < 0 ? '' : rest.slice(authorityEnd);
+    const at = authority.lastIndexOf('@');
+    let shownAuthority = authority;
+    if (at >= 0) {
+      const userinfo = authority.slice(0, at);
+      const colon = userinfo.indexOf(':');
+      if (colon >= 0) shownAuthority = `${userinfo.slice(0, colon)}:***${authority.slice(at)}`;
+    }
+    const query = tail.indexOf('?');
+    const shownTail = query < 0 ? tail : tail.slice(0, query + 1) + tail.slice(query + 1).split('&').map((pair) => {
+      const eq = pair.indexOf('=');
+      let key: string;
+      try {
+        key = decodeURIComponent(eq < 0 ? pair : pair.slice(0, eq));
+      } catch {
+        key = eq < 0 ? pair : pair.slice(0, eq);
+      }
+      return eq >= 0 && SECRET_PARAMS.has(key) ? `${pair.slice(0, eq)}=***` : pair;
+    }).join('&');
+    return `${text.slice(0, start)}${shownAuthority}${shownTail}`;
+  }
+  if (/^[A-Za-z_][A-Za-z0-9_]*\s*=/.test(text)) {
+    const re = /(\s*)([A-Za-z_][A-Za-z0-9_]*)(\s*=\s*)('(?:[^'\\]|\\.)*'|(?:[^\s'\\]|\\.)*)/y;
+    let shown = '';
+    let index = 0;
+    while (index < text.length) {
+      re.lastIndex = index;
+      const m = re.exec(text);
+      if (!m || m[0] === '') return '***';
+      shown += SECRET_PARAMS.has(m[2] as string) ? `${m[1]}${m[2]}${m[3]}***` : m[0];
+      index = re.lastIndex;
+      const spaces = /[ \t]*/y;
+      spaces.lastIndex = index;
+      shown += spaces.exec(text)?.[0] ?? '';
+      index = spaces.lastIndex;
+    }
+    return shown;
+  }
+  return text;
+}

@@ -62,3 +62,31 @@ export {
   type PgSslOptions,
 } from './resolve.js';
 export { download, applyMirror, type DownloadOptions, type DownloadResult } from './download.js';
+export {
+  diagnoseConnection,
+  diagnoseAndFixConnection,
+  resolveCnames,
+  type Diagnosis,
+  type DiagnoseOptions,
+  type DiagnosedHost,
+  type ClientBehaviour,
+  type Finding,
+  type FindingCode,
+  type FindingSeverity,
+  type FindingClient,
+  type SettingSource,
+} from './doctor.js';
+export { redactConnectionString } from './connection.js';
+export {
+  probeServer,
+  type ProbeOptions,
+  type ProbeReport,
+  type ProbeStatus,
+  type ProbeProblem,
+  type ProbeProblemCode,
+  type ServedCertificate,
+  type TrustVerdict,
+  type BundleVerdict,
+  type AnchorCertificate,
+  type PinnedInfo,
+} from './probe.js';

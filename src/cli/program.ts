@@ -155,6 +155,56 @@ function buildProgram(result: { code: number }): Command {
       result.code = await runImport(openRegistry(), name, file, flags, baseOptions());
     });
 
+  program
+    .command('probe')
+    .description('connect to a server and check its certificate chain against the right bundle (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)')
+    .argument('<host>', 'host name or address, with :port when not 5432')
+    .option('--hostaddr <ip>', 'connect to this address, still verifying <host> (libpq hostaddr)')
+    .option('--provider <id>', "use this provider's bundle when the host name does not name it (an IP address, an alias)")
+    .option('--sslrootcert <file>', 'verify against this CA file instead of the registry bundle')
+    .option('--direct', 'PostgreSQL 17+ direct TLS (sslnegotiation=direct, ALPN postgresql)')
+    .option('--timeout <seconds>', 'give up after this long (default 10)')
+    .option('--warn-days <days>', 'WARNING when a certificate on the chain expires within this many days (default 30)')
+    .option('--critical-days <days>', 'CRITICAL when a certificate on the chain expires within this many days (default 14)')
+    .option('--json', 'print one JSON document')
+    .addHelpText('after', examples([
+      'pgcerts probe mydb.abc123xyz.eu-west-1.rds.amazonaws.com',
+      'pgcerts probe db.example.internal:6432 --sslrootcert /etc/ssl/pg-ca.pem',
+      'pgcerts probe mydb.abc123xyz.eu-west-1.rds.amazonaws.com --hostaddr 10.0.3.17 --warn-days 60',
+      'pgcerts probe 10.0.3.17 --provider rds --json',
+      'pgcerts probe ep-cool-name-123456.us-east-2.aws.neon.tech --direct',
+    ]) + '\nExit codes (monitoring convention): 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN; usage errors are 3.\n')
+    // A check: a bad command line gives no verdict, so it is UNKNOWN (3), not 2 (which reads as CRITICAL).
+    .exitOverride((error) => {
+      throw error.exitCode === 0 ? error : new CommanderError(3, error.code, error.message);
+    })
+    .action(async (target: string, flags: import('./probe.js').ProbeFlags) => {
+      const { runProbe } = await import('./probe.js');
+      result.code = await runProbe(target, flags);
+    });
+
+  program
+    .command('doctor')
+    .description('explain what a connection string does under libpq and node-postgres, flag problems, print the fixed string')
+    .argument('<connection>', 'postgres:// URL or libpq key=value string')
+    .option('--json', 'print one JSON document')
+    .option('--show-password', 'keep the password in the fixed string (it is *** otherwise)')
+    .option('--cwd <dir>', "resolve relative sslrootcert paths against your application's working directory")
+    .option('--no-env', 'ignore PGSSLMODE, PGSSLROOTCERT and the other variables of this shell')
+    .option('--resolve', 'look up CNAMEs of hosts no provider claims (DNS queries)')
+    .option('--offline', "public-CA providers: build the bundle from Node's root store instead of downloading")
+    .addHelpText('after', examples([
+      'pgcerts doctor "$DATABASE_URL"',
+      'pgcerts doctor "host=mydb.abc123xyz.eu-west-1.rds.amazonaws.com dbname=app sslmode=require"',
+      'DATABASE_URL=$(pgcerts doctor "$DATABASE_URL" --show-password)',
+      'pgcerts doctor "$DATABASE_URL" --json | jq ".findings[].code"',
+      'pgcerts doctor "postgres://app@db.example.com/app" --resolve',
+    ]) + '\nThe report goes to stderr, the fixed string alone to stdout.\nExit codes: 0 nothing worse than info, 1 warnings or errors (or a failure), 2 usage error.\n')
+    .action(async (input: string, flags: import('./doctor.js').DoctorFlags) => {
+      const { runDoctor } = await import('./doctor.js');
+      result.code = await runDoctor(openRegistry(), input, flags, baseOptions());
+    });
+
   return program;
 }
 
@@ -173,7 +223,8 @@ export async function run(argv: string[]): Promise<number> {
     if (error instanceof CommanderError) {
       // Help and version are successes; everything else commander rejects is a usage error.
       if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return EXIT.ok;
-      return EXIT.usage;
+      // Checks (probe) rethrow their usage errors with exit code 3, UNKNOWN.
+      return error.exitCode === 3 ? 3 : EXIT.usage;
     }
     return reportError(error);
   }

