@@ -655,8 +655,13 @@ async function removeStaleTemps(dir: string, maxAgeMs: number): Promise<void> {
   for (const name of await fsp().readdir(dir)) {
     if (!name.startsWith('.') || !name.endsWith('.tmp')) continue;
     const path = join(dir, name);
+    // Temporary names carry the writer's pid (see tempPath): a dead writer's file goes at once. (In
+    // a cache shared by several machines, another machine's live writer could lose its temporary
+    // file; its write then fails cleanly and changes nothing.)
+    const pid = Number(/\.(\d+)\.[0-9a-f]+\.tmp$/.exec(name)?.[1]);
+    const orphan = Number.isInteger(pid) && pid > 0 && pid !== process.pid && !isProcessAlive(pid);
     try {
-      if (Date.now() - (await fsp().lstat(path)).mtimeMs > maxAgeMs) await fsp().rm(path, { force: true });
+      if (orphan || Date.now() - (await fsp().lstat(path)).mtimeMs > maxAgeMs) await fsp().rm(path, { force: true });
     } catch (error) {
       if (errnoCode(error) !== 'ENOENT') throw error;
     }

@@ -398,11 +398,13 @@ describe('pgcerts fetch under crashes and concurrency', () => {
     for (let i = 0; i < 12; i++) {
       const run = await runCli(['fetch', 'rds', '--force'], env, { killAfterMs: 150 + ((i * 37) % 250) });
       outcomes.add(run.signal ?? `exit ${run.status}`);
+      // A kill before the commit may leave the dead writer's temporary file or lock, and before the
+      // first commit a metadata file without its PEM (read as absent); never a partial bundle.
       checkBundle();
-      expect(cacheFiles().filter((f) => f.endsWith('.tmp'))).toEqual([]);
     }
     expect(outcomes.has('SIGKILL')).toBe(true);
-    // A following fetch always succeeds (a dead process's lock is broken) and leaves a clean cache.
+    // A following fetch always succeeds (a dead process's lock is broken) and removes what dead
+    // writers left behind: the cache ends clean.
     const final = await runCli(['fetch', 'rds', '--force'], env);
     expect(final.status).toBe(0);
     expect(checkBundle()).toBe('ok');
