@@ -255,6 +255,61 @@ describe(`verify-full with pgcerts' output against ${SERVER_LABEL}`, () => {
     });
   });
 
+  describe('pgcerts probe against the real server', () => {
+    const major = Number(/(\d+)(?:\.\d+)?\s*$/.exec(binaries.version)?.[1] ?? 0);
+
+    it('SSLRequest: OK, verified against the registry bundle, anchored by the test root', async () => {
+      const run = await runCli(['probe', `${SERVER_NAME}:${server.port}`, '--hostaddr', '127.0.0.1', '--json'], env);
+      expect(run.status).toBe(0);
+      const report = JSON.parse(run.stdout) as Record<string, unknown>;
+      expect(report).toMatchObject({ status: 'OK', exitCode: 0 });
+      const text = JSON.stringify(report);
+      expect(text).toContain(TEST_ROOT_CN);
+      expect(text).toMatch(/TLSv1\.[23]/);
+      expect(run.stderr).toMatch(/^pgcerts: OK - /);
+    });
+
+    it.skipIf(major < 17)(`direct TLS (--direct, ALPN postgresql; PostgreSQL 17+, server here: ${major}): OK`, async () => {
+      const run = await runCli(['probe', `${SERVER_NAME}:${server.port}`, '--hostaddr', '127.0.0.1', '--direct', '--json'], env);
+      expect(run.stderr).toMatch(/^pgcerts: OK - /);
+      expect(run.status).toBe(0);
+      expect(run.stdout).toContain('postgresql');
+    });
+
+    it("another provider's bundle: CRITICAL", async () => {
+      const run = await runCli(['probe', `${SERVER_NAME}:${server.port}`, '--hostaddr', '127.0.0.1', '--sslrootcert', neonBundlePath], env);
+      expect(run.status).toBe(2);
+      expect(run.stderr).toMatch(/^pgcerts: CRITICAL - /);
+    });
+  });
+
+  describe('pgcerts doctor', () => {
+    const weak = (): string => urlFor(SERVER_NAME, '?sslmode=require&hostaddr=127.0.0.1');
+
+    it('flags sslmode=require, and its fixed string connects with verify-full', async () => {
+      const run = await runCli(['doctor', '--show-password', weak()], env);
+      expect(run.status).toBe(1);
+      expect(run.stderr).toContain('SSLMODE_WEAK');
+      const fixed = run.stdout.trim();
+      expect(fixed).toBe((await runCli(['url', weak()], env)).stdout.trim());
+      const params = parse(fixed);
+      expect(params.sslmode).toBe('verify-full');
+      const config = parseIntoClientConfig(fixed);
+      const session = await queryWithPg({ ...config, host: '127.0.0.1', ssl: { ...(config.ssl as object), servername: SERVER_NAME } });
+      expect(session).toMatchObject({ one: 1, ssl: true });
+      if (psqlVersion) {
+        const psql = await runPsql(fixed);
+        expect(psql.stderr).toBe('');
+        expect(psql.stdout).toMatch(/^1\|t\|TLSv1\.[23]\n$/);
+      }
+    });
+
+    it('never prints the password without --show-password', async () => {
+      const run = await runCli(['doctor', '--json', weak()], env);
+      expect(run.stdout + run.stderr).not.toContain(server.password);
+    });
+  });
+
   describe('after a restart with an expired server certificate', () => {
     beforeAll(async () => {
       await server.restartWithCertificate(server.issueCertificate({ notBefore: daysFromNow(-30), notAfter: daysFromNow(-1) }));
@@ -269,6 +324,12 @@ describe(`verify-full with pgcerts' output against ${SERVER_LABEL}`, () => {
       const error = await pgError({ ...pgBase(), ssl });
       expect(error.code).toBe('CERT_HAS_EXPIRED');
       expect(error.message).toBe('certificate has expired');
+    });
+
+    it('pgcerts probe: CRITICAL, naming the expiry', async () => {
+      const run = await runCli(['probe', `${SERVER_NAME}:${server.port}`, '--hostaddr', '127.0.0.1'], env);
+      expect(run.status).toBe(2);
+      expect(run.stderr).toMatch(/^pgcerts: CRITICAL - .*expired/);
     });
 
     it.skipIf(!psqlVersion)(`${psqlVersion ? 'psql' : PSQL_LABEL} fails: certificate verify failed`, async () => {
