@@ -309,17 +309,22 @@ describe('BundleCache write and read', () => {
     for (const entry of entries) expect(entry).toEqual(cache.read(entry.meta.key));
   });
 
-  it('removes temporary files older than a minute left by crashed writers, and only those', async () => {
+  it('removes temporary files of dead writers and ones older than a minute, and only those', async () => {
     await cache.write(KEY, fakePem('one'), FIELDS);
+    // The pid in the name says who wrote it: 999999 and 999998 are not running; this process is.
     const old = join(dir, 'rds', '.aws.regional.eu-west-1.pem.999999.0123456789ab.tmp');
-    const fresh = join(dir, 'rds', '.aws.global.pem.999998.0123456789ab.tmp');
-    writeFileSync(old, 'partial');
-    writeFileSync(fresh, 'partial');
+    const deadWriter = join(dir, 'rds', '.aws.global.pem.999998.0123456789ab.tmp');
+    const liveWriter = join(dir, 'rds', `.aws.global.pem.${process.pid}.0123456789ab.tmp`);
+    const oldLiveWriter = join(dir, 'rds', `.aws.global.json.${process.pid}.abcdef012345.tmp`);
+    for (const path of [old, deadWriter, liveWriter, oldLiveWriter]) writeFileSync(path, 'partial');
     const twoMinutesAgo = new Date(Date.now() - 120_000);
     utimesSync(old, twoMinutesAgo, twoMinutesAgo);
+    utimesSync(oldLiveWriter, twoMinutesAgo, twoMinutesAgo);
     await cache.write(KEY, fakePem('two'), FIELDS);
     expect(existsSync(old)).toBe(false);
-    expect(existsSync(fresh)).toBe(true);
+    expect(existsSync(deadWriter)).toBe(false);
+    expect(existsSync(liveWriter)).toBe(true);
+    expect(existsSync(oldLiveWriter)).toBe(false);
   });
 });
 
