@@ -59,6 +59,18 @@ function runOnce(args, env) {
   });
 }
 
+function runStdout(args, env) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve(stdout) : reject(new Error(`${args.join(' ')} exited ${code}: ${stderr}`))));
+  });
+}
+
 /** Interleave the commands so each sees the same machine load; medians in ms. */
 async function compareCommands(commands, env) {
   const samples = commands.map(() => []);
@@ -175,6 +187,13 @@ const refreshBytes = bodyBytes;
 const refreshCount = requests - refreshRequests;
 server.setDelay(0);
 await server.close();
+
+// --- 5. `pgcerts check` over the cache that section 3/4 filled (every downloadable provider). ---
+// No network: a plain check reads the cache only. Same two environments as section 1.
+const checkCommands = [['-e', '0'], [BIN, 'check']];
+const cachedBundles = JSON.parse(await runStdout([BIN, 'check', '--json'], machineEnv)).targets.filter((t) => t.kind === 'cache').length;
+const [checkNodeMs, checkMs] = await compareCommands(checkCommands, machineEnv);
+const [checkBareNodeMs, checkBareMs] = await compareCommands(checkCommands, bareEnv);
 rmSync(work, { recursive: true, force: true });
 
 const f = (n) => Math.round(n).toLocaleString('en');
@@ -192,6 +211,10 @@ const rows = [
   [`sum of mirror delays (${delaySum / 100} responses × 100 ms, baseline)`, `${delaySum} ms`, '1.00', ''],
   ['`pgcerts fetch --all --force` against that mirror', `${fetchAllMs.toFixed(0)} ms`, (fetchAllMs / delaySum).toFixed(2), 'at most 0.3'],
   [`\`pgcerts fetch --all\` refreshing unchanged bundles (${refreshCount} requests)`, `${refreshBytes} body bytes`, '', '0'],
+  [`\`node -e 0\`, ${env1} (baseline)`, `${checkNodeMs.toFixed(1)} ms`, '1.00', ''],
+  [`\`pgcerts check\`, cache of every downloadable provider (${cachedBundles} bundles)`, `${checkMs.toFixed(1)} ms`, (checkMs / checkNodeMs).toFixed(2), 'at most 1.5'],
+  ['`node -e 0`, no NODE_EXTRA_CA_CERTS (baseline)', `${checkBareNodeMs.toFixed(1)} ms`, '1.00', ''],
+  ['`pgcerts check` (same cache)', `${checkBareMs.toFixed(1)} ms`, (checkBareMs / checkBareNodeMs).toFixed(2), 'at most 1.5'],
 ];
 process.stdout.write(`Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}; start-up: median of ${RUNS} interleaved runs; lookups: ${hosts.length} host names, median of 5 slices of ${SECONDS / 5}s; fetch --all: median of 5 runs.\n\n`);
 process.stdout.write('| measurement | value | ratio | target |\n|---|---|---|---|\n');

@@ -90,3 +90,20 @@ export {
   type AnchorCertificate,
   type PinnedInfo,
 } from './probe.js';
+export {
+  runChecks,
+  findRegistryAge,
+  CHECK_EXIT_CODES,
+  type CheckOptions,
+  type CheckReport,
+  type CheckStatus,
+  type CheckTarget,
+  type CheckTargetKind,
+  type CheckProblem,
+  type CheckCode,
+  type CheckedCertificate,
+  type CheckPin,
+  type CheckRegistryInfo,
+  type CheckHost,
+} from './check.js';
+export { formatText, formatJson, formatPrometheus, escapeLabelValue, type FormatTextOptions } from './check-format.js';

@@ -20,6 +20,12 @@ function parseHotCommand(argv: string[]): { command: HotCommand; input: string; 
 }
 
 async function main(argv: string[]): Promise<number> {
+  // `pgcerts check` runs from cron over cached files: read its flags without commander too.
+  if (argv[0] === 'check' && process.env.PGCERTS_CLI_FAST_PATH !== '0') {
+    const { parseCheckArgv, runCheck } = await import('./check.js');
+    const parsed = parseCheckArgv(argv.slice(1));
+    if (parsed) return runCheck(parsed.providers, parsed.flags);
+  }
   const hot = parseHotCommand(argv);
   if (!hot) {
     const { run } = await import('./program.js');

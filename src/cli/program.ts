@@ -184,6 +184,40 @@ function buildProgram(result: { code: number }): Command {
     });
 
   program
+    .command('check')
+    .description('check cached bundles, CA files and live servers for expiring, expired and retired certificates (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)')
+    .argument('[provider...]', 'check the cached bundles of these providers (default: every cached bundle, unless --file or --host is given)')
+    .option('--all', 'every cached bundle, and every downloadable provider (as `fetch --all`); one not cached is UNKNOWN')
+    .option('--host <host[:port]>', 'probe this server (repeatable)', (value: string, previous: string[] = []) => [...previous, value])
+    .option('--hostaddr <ip>', 'connect to this address for each --host, still verifying its name')
+    .option('--sslrootcert <file>', 'verify --host servers against this CA file instead of the registry bundle')
+    .option('--file <file>', 'check this CA file, e.g. the sslrootcert an application ships (repeatable)', (value: string, previous: string[] = []) => [...previous, value])
+    .option('--warn-days <days>', 'WARNING when a certificate expires within this many days (default 30)')
+    .option('--critical-days <days>', 'CRITICAL when a certificate expires within this many days (default 14)')
+    .option('--max-registry-age-days <days>', 'WARNING when the registry data is older than this (default 180; PGCERTS_NO_REGISTRY_AGE_WARNING=1 turns it off)')
+    .option('--refresh', 'ask each cached bundle\'s source whether it changed (conditional request; the cache is not modified)')
+    .option('--timeout <seconds>', 'give up on one probe or download after this long (default 10 for probes)')
+    .option('--format <format>', 'text, json or prometheus (default text)')
+    .option('--json', 'the same as --format json')
+    .option('--output <file>', 'write the report to this file atomically instead of stdout (textfile collector)')
+    .addHelpText('after', examples([
+      'pgcerts check',
+      'pgcerts check rds --warn-days 60 --critical-days 21',
+      'pgcerts check --file ./certs/global-bundle.pem --file /etc/ssl/app-ca.pem',
+      'pgcerts check --host mydb.abc123xyz.eu-west-1.rds.amazonaws.com --host db.example.internal:6432',
+      'pgcerts check --all --refresh --json | jq \'.certificates[] | select(.status != "OK")\'',
+      'pgcerts check --format prometheus --output /var/lib/node_exporter/textfile_collector/pgcerts.prom',
+    ]) + '\nExit codes (monitoring convention): 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN; usage errors are 3.\n')
+    // A check, like probe: a bad command line gives no verdict, so it is UNKNOWN (3).
+    .exitOverride((error) => {
+      throw error.exitCode === 0 ? error : new CommanderError(3, error.code, error.message);
+    })
+    .action(async (providers: string[], flags: import('./check.js').CheckFlags) => {
+      const { runCheck } = await import('./check.js');
+      result.code = await runCheck(providers, flags);
+    });
+
+  program
     .command('doctor')
     .description('explain what a connection string does under libpq and node-postgres, flag problems, print the fixed string')
     .argument('<connection>', 'postgres:// URL or libpq key=value string')
@@ -223,7 +257,7 @@ export async function run(argv: string[]): Promise<number> {
     if (error instanceof CommanderError) {
       // Help and version are successes; everything else commander rejects is a usage error.
       if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return EXIT.ok;
-      // Checks (probe) rethrow their usage errors with exit code 3, UNKNOWN.
+      // Checks (probe, check) rethrow their usage errors with exit code 3, UNKNOWN.
       return error.exitCode === 3 ? 3 : EXIT.usage;
     }
     return reportError(error);

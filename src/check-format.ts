@@ -1,0 +1,127 @@
+// The three outputs of `pgcerts check`: a table for people, JSON, and the Prometheus text
+// exposition format for node_exporter's textfile collector. Pure functions of a CheckReport.
+import { CHECK_EXIT_CODES, commonName, rankStatus, type CheckReport, type CheckStatus } from './check.js';
+
+/** Options of {@link formatText}. */
+export interface FormatTextOptions {
+  /** Colour the status column with ANSI escapes (the CLI does so only on a TTY without NO_COLOR). */
+  color?: boolean;
+}
+
+const COLORS: Record<CheckStatus, string> = { OK: '\x1b[32m', WARNING: '\x1b[33m', UNKNOWN: '\x1b[35m', CRITICAL: '\x1b[31m' };
+const HEADER = ['STATUS', 'DAYS', 'EXPIRES', 'TARGET', 'CERTIFICATE', 'SHA-256', 'REASON'] as const;
+
+/**
+ * Control characters written visibly (`\n`, `\x1b`): keeps one row per line, and keeps terminal
+ * escapes in a file name or a server's certificate subject off the terminal.
+ */
+export function escapeControl(text: string): string {
+  return text.replace(/[\x00-\x1f\x7f]/g, (c) => (c === '\n' ? '\\n' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
+}
+
+interface TextRow {
+  status: CheckStatus;
+  /** Undefined for a target's own problems, which sort before its certificates. */
+  days: number | undefined;
+  cells: string[];
+}
+
+/**
+ * A table with one row per certificate per target and one per target problem, most urgent
+ * first (CRITICAL, UNKNOWN, WARNING, OK; then fewest days left). Certificates are shown by CN
+ * and the first four bytes of their SHA-256; `formatJson` has everything.
+ */
+export function formatText(report: CheckReport, options: FormatTextOptions = {}): string {
+  const clean = escapeControl;
+  const label = (kind: string, name: string): string => clean(kind === name ? name : `${kind} ${name}`);
+  const rows: TextRow[] = [];
+  for (const target of report.targets) {
+    for (const problem of target.problems) {
+      rows.push({ status: problem.status, days: undefined, cells: [problem.status, '-', '-', label(target.kind, target.name), '-', '-', clean(problem.message)] });
+    }
+  }
+  for (const cert of report.certificates) {
+    rows.push({
+      status: cert.status, days: cert.daysLeft,
+      cells: [cert.status, String(cert.daysLeft), cert.notAfter.slice(0, 10), label(cert.kind, cert.target), clean(commonName(cert.subject)), cert.sha256.slice(0, 11), clean(cert.reason)],
+    });
+  }
+  rows.sort((a, b) => rankStatus(b.status) - rankStatus(a.status) || (a.days ?? -Infinity) - (b.days ?? -Infinity));
+  if (rows.length === 0) return `Nothing to report: ${report.summary}.\n`;
+  const table = [[...HEADER], ...rows.map((r) => r.cells)];
+  const widths = HEADER.map((_, i) => Math.max(...table.map((cells) => (cells[i] ?? '').length)));
+  return table.map((cells, index) => cells.map((cell, i) => {
+    const last = i === cells.length - 1;
+    const padded = last ? cell : i === 1 ? cell.padStart(widths[i] as number) : cell.padEnd(widths[i] as number);
+    const status = rows[index - 1]?.status;
+    return i === 0 && options.color && status ? `${COLORS[status]}${padded}\x1b[0m` : padded;
+  }).join('  ').trimEnd()).join('\n') + '\n';
+}
+
+/** The report as one JSON document (schema version 1, see {@link CheckReport}). */
+export function formatJson(report: CheckReport): string {
+  return `${JSON.stringify(report, null, 2)}\n`;
+}
+
+/** Escape a label value for the text exposition format: backslash, double quote and newline. */
+export function escapeLabelValue(value: string): string {
+  return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}
+
+function escapeHelp(text: string): string {
+  return text.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
+}
+
+function formatLabels(labels: Record<string, string>): string {
+  const entries = Object.entries(labels);
+  return entries.length === 0 ? '' : `{${entries.map(([k, v]) => `${k}="${escapeLabelValue(v)}"`).join(',')}}`;
+}
+
+type Sample = [labels: Record<string, string>, value: number];
+
+/**
+ * The report in the Prometheus text exposition format (version 0.0.4), for node_exporter's
+ * textfile collector: gauges named like ssl_exporter's and x509-certificate-exporter's, no
+ * timestamps (the collector refuses them), each series once.
+ *
+ * - `pgcerts_check_status` (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN) and `pgcerts_check_timestamp_seconds`
+ * - `pgcerts_registry_info{version}` and `pgcerts_registry_age_seconds`
+ * - `pgcerts_target_status{kind,target}` and `pgcerts_probe_success{host}`
+ * - `pgcerts_cert_not_after_timestamp_seconds`, `pgcerts_cert_expires_in_seconds` and
+ *   `pgcerts_cert_status`, labelled `{kind,target,provider,source,subject,sha256}`
+ */
+export function formatPrometheus(report: CheckReport): string {
+  const now = Date.parse(report.checkedAt);
+  const lines: string[] = [];
+  const series = new Set<string>();
+  const family = (name: string, help: string, samples: Sample[]): void => {
+    if (samples.length === 0) return;
+    lines.push(`# HELP ${name} ${escapeHelp(help)}`, `# TYPE ${name} gauge`);
+    for (const [labels, value] of samples) {
+      const line = `${name}${formatLabels(labels)}`;
+      if (series.has(line)) continue;
+      series.add(line);
+      lines.push(`${line} ${Number.isInteger(value) ? String(value) : value.toFixed(3)}`);
+    }
+  };
+  family('pgcerts_check_status', 'Overall status of the pgcerts check: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.', [[{}, report.exitCode]]);
+  family('pgcerts_check_timestamp_seconds', 'When the pgcerts check ran, in seconds since the Unix epoch.', [[{}, Math.floor(now / 1000)]]);
+  family('pgcerts_registry_info', 'The pgcerts registry version used by the check (always 1).', [[{ version: report.registry.version }, 1]]);
+  const checked = report.registry.checked === null ? NaN : Date.parse(`${report.registry.checked}T00:00:00Z`);
+  family('pgcerts_registry_age_seconds', 'Seconds since the newest fact in the pgcerts registry was checked against its source.',
+    Number.isNaN(checked) ? [] : [[{}, Math.max(0, Math.floor((now - checked) / 1000))]]);
+  family('pgcerts_target_status', 'Status of each checked target: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.',
+    report.targets.map((t) => [{ kind: t.kind, target: t.name }, CHECK_EXIT_CODES[t.status]]));
+  family('pgcerts_probe_success', 'Whether the TLS handshake with the PostgreSQL server completed and it sent a certificate (1) or not (0).',
+    report.targets.filter((t) => t.kind === 'host').map((t) => [{ host: t.name }, t.probeSuccess ? 1 : 0]));
+  const certLabels = (c: CheckReport['certificates'][number]): Record<string, string> => ({
+    kind: c.kind, target: c.target, provider: c.provider ?? '', source: c.source, subject: c.subject, sha256: c.sha256,
+  });
+  family('pgcerts_cert_not_after_timestamp_seconds', 'NotAfter of the certificate, in seconds since the Unix epoch.',
+    report.certificates.map((c) => [certLabels(c), Math.floor(Date.parse(c.notAfter) / 1000)]));
+  family('pgcerts_cert_expires_in_seconds', 'Seconds from the check until the certificate expires; negative once expired.',
+    report.certificates.map((c) => [certLabels(c), Math.floor((Date.parse(c.notAfter) - now) / 1000)]));
+  family('pgcerts_cert_status', 'Status of the certificate in its target: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.',
+    report.certificates.map((c) => [certLabels(c), CHECK_EXIT_CODES[c.status]]));
+  return `${lines.join('\n')}\n`;
+}
