@@ -1,10 +1,11 @@
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { PgcertsError } from '../errors.js';
 import type { BundleResult, FetchOptions } from '../fetch.js';
 import type { Registry } from '../registry.js';
 import { isDownloadable } from '../sources.js';
 import { EXIT, out, outJson, stdout, warn } from './output.js';
+import { writeFileAtomic } from './write-file.js';
 
 export interface FetchFlags {
   region?: string;
@@ -57,20 +58,6 @@ export function describeResult(r: BundleResult): string {
   return `${parts.join('; ')}.`;
 }
 
-/** Write a copy of the bundle to a user-chosen file, atomically. */
-function writeCopy(path: string, file: string): void {
-  const target = resolve(file);
-  const tmp = `${target}.${process.pid}.tmp`;
-  try {
-    mkdirSync(dirname(target), { recursive: true });
-    writeFileSync(tmp, readFileSync(path), { mode: 0o644 });
-    renameSync(tmp, target);
-  } catch (cause) {
-    rmSync(tmp, { force: true });
-    throw new PgcertsError('CACHE_UNAVAILABLE', `Cannot write --out "${file}": ${(cause as NodeJS.ErrnoException).code ?? String(cause)}; choose a writable path.`, { cause });
-  }
-}
-
 /** `pgcerts fetch <provider...>`: download, validate and cache bundles. */
 export async function runFetch(registry: Registry, names: string[], flags: FetchFlags, base: FetchOptions & { shownWarnings?: Set<string> }): Promise<number> {
   if (flags.all && names.length > 0) throw new PgcertsError('USAGE', 'Give provider ids or --all, not both.');
@@ -93,7 +80,14 @@ export async function runFetch(registry: Registry, names: string[], flags: Fetch
     else if (s.reason instanceof PgcertsError) errors.push({ provider, code: s.reason.code, message: s.reason.message });
     else throw s.reason;
   });
-  if (flags.out && results[0]) writeCopy(results[0].path, flags.out);
+  if (flags.out && results[0]) {
+    try {
+      mkdirSync(dirname(resolve(flags.out)), { recursive: true });
+    } catch (cause) {
+      throw new PgcertsError('INVALID_INPUT', `Cannot create the directory of --out "${flags.out}" (${(cause as NodeJS.ErrnoException).code ?? String(cause)}); choose a writable path.`, { cause });
+    }
+    writeFileAtomic(flags.out, readFileSync(results[0].path, 'utf8'), '--out');
+  }
   if (flags.json) {
     outJson({ registryVersion: registry.version, results, errors });
   } else {
