@@ -8,11 +8,12 @@ import { PgcertsError } from './errors.js';
 import type { DownloadOptions } from './download.js';
 import type { ProbeProblemCode, ProbeReport } from './probe.js';
 import { getBundledRegistry, type Registry } from './registry.js';
+import { STATUS_EXIT_CODES, rankStatus, worseStatus, type MonitoringStatus } from './status.js';
 import type { CertificateStatus, Cite, HistoryEntry, PinnedCertificate, Provider } from './registry-types.js';
 import { IMPORT_SOURCE, OFFLINE_SOURCE, findSource, isDownloadable, selectTrust } from './sources.js';
 
 /** A verdict in the monitoring convention (exit codes 0, 1, 2, 3). */
-export type CheckStatus = 'OK' | 'WARNING' | 'CRITICAL' | 'UNKNOWN';
+export type CheckStatus = MonitoringStatus;
 
 /** What was checked: a cached bundle, a local file, a live server, or the registry itself. */
 export type CheckTargetKind = 'cache' | 'file' | 'host' | 'registry';
@@ -188,20 +189,8 @@ export interface CheckOptions {
 
 const DAY_MS = 86_400_000;
 /** Exit codes of the monitoring convention. */
-export const CHECK_EXIT_CODES: Readonly<Record<CheckStatus, 0 | 1 | 2 | 3>> = { OK: 0, WARNING: 1, CRITICAL: 2, UNKNOWN: 3 };
-// As in probe: UNKNOWN outranks WARNING (the verdict is incomplete) but not CRITICAL (a failure
-// found is certain even when something else could not be checked).
-const RANK: Record<CheckStatus, number> = { OK: 0, WARNING: 1, UNKNOWN: 2, CRITICAL: 3 };
-
-/** The more urgent of two statuses (CRITICAL > UNKNOWN > WARNING > OK). */
-export function worseStatus(a: CheckStatus, b: CheckStatus): CheckStatus {
-  return RANK[b] > RANK[a] ? b : a;
-}
-
-/** Sort key: larger is more urgent. */
-export function rankStatus(status: CheckStatus): number {
-  return RANK[status];
-}
+export const CHECK_EXIT_CODES = STATUS_EXIT_CODES;
+export { rankStatus, worseStatus };
 
 /** The certificate facts a check needs, from cache metadata or a parsed file. */
 interface CertFacts {
@@ -281,7 +270,7 @@ export async function runChecks(options: CheckOptions = {}): Promise<CheckReport
 
   for (const { target, rows } of built) {
     target.certificates = rows.length;
-    target.problems.sort((a, b) => RANK[b.status] - RANK[a.status]);
+    target.problems.sort((a, b) => rankStatus(b.status) - rankStatus(a.status));
     target.status = [...target.problems.map((p) => p.status), ...rows.map((r) => r.status)].reduce<CheckStatus>(worseStatus, 'OK');
   }
   const targets = built.map((b) => b.target);
@@ -303,7 +292,7 @@ export async function runChecks(options: CheckOptions = {}): Promise<CheckReport
 
 /** Worst first, then fewest days left, then by target and subject (a stable order). */
 function compareRows(a: CheckedCertificate, b: CheckedCertificate): number {
-  return RANK[b.status] - RANK[a.status] || a.daysLeft - b.daysLeft || compareText(`${a.kind} ${a.target}`, `${b.kind} ${b.target}`) || compareText(a.subject, b.subject) || compareText(a.sha256, b.sha256);
+  return rankStatus(b.status) - rankStatus(a.status) || a.daysLeft - b.daysLeft || compareText(`${a.kind} ${a.target}`, `${b.kind} ${b.target}`) || compareText(a.subject, b.subject) || compareText(a.sha256, b.sha256);
 }
 
 function compareText(a: string, b: string): number {
@@ -402,7 +391,7 @@ function evaluateCertificate(ctx: Context, target: CheckTarget, cert: CertFacts,
     const code = found.pin.status === 'retired' ? 'registry-retired' : 'registry-expired';
     findings.push({ code, status: 'WARNING', message: `${registryNote.trim()} ${capitalize(o.nextStep)}.` });
   }
-  findings.sort((a, b) => RANK[b.status] - RANK[a.status]);
+  findings.sort((a, b) => rankStatus(b.status) - rankStatus(a.status));
   const status = findings.reduce<CheckStatus>((worst, f) => worseStatus(worst, f.status), 'OK');
   const pinText = found ? `; pinned by ${found.provider.id}${found.pin.region ? ` (${found.pin.region})` : ''}` : '';
   return {
@@ -720,7 +709,7 @@ function summarize(targets: CheckTarget[], rows: CheckedCertificate[], warnDays:
       groups.set(p.code, group);
     }
   }
-  for (const [code, group] of [...groups].sort((a, b) => RANK[b[1].status] - RANK[a[1].status])) {
+  for (const [code, group] of [...groups].sort((a, b) => rankStatus(b[1].status) - rankStatus(a[1].status))) {
     const phrase = code === 'registry-stale' ? 'registry data is stale' : code.replace(/-/g, ' ');
     parts.push(group.names.length > 0 ? `${phrase} (${group.names.join(', ')})` : phrase);
   }

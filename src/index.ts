@@ -107,3 +107,4 @@ export {
   type CheckHost,
 } from './check.js';
 export { formatText, formatJson, formatPrometheus, escapeLabelValue, type FormatTextOptions } from './check-format.js';
+export { STATUS_EXIT_CODES, rankStatus, worseStatus, type MonitoringStatus } from './status.js';

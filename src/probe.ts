@@ -13,9 +13,10 @@ import { getBundledRegistry, type Registry } from './registry.js';
 import type { CertificateStatus, Provider, SslMode } from './registry-types.js';
 import { getSslRootCert, type ResolveOptions } from './resolve.js';
 import { IMPORT_SOURCE } from './sources.js';
+import { rankStatus, type MonitoringStatus } from './status.js';
 
 /** A probe's verdict, in the monitoring convention (exit codes 0, 1, 2, 3). */
-export type ProbeStatus = 'OK' | 'WARNING' | 'CRITICAL' | 'UNKNOWN';
+export type ProbeStatus = MonitoringStatus;
 
 /** What went wrong, machine-readable. */
 export type ProbeProblemCode =
@@ -146,9 +147,6 @@ const SSL_REQUEST = Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]);
 // window were put there by someone else (CVE-2021-23222). Bytes arriving later break the handshake.
 const EXTRA_BYTES_WINDOW_MS = 50;
 const MAX_CHAIN_DEPTH = 8;
-// The report's status is its worst problem's. UNKNOWN outranks WARNING (the verdict is incomplete)
-// but not CRITICAL (a failure found is certain even when something else could not be checked).
-const RANK: Record<ProbeStatus, number> = { OK: 0, WARNING: 1, UNKNOWN: 2, CRITICAL: 3 };
 
 type Phase = 'connecting' | 'waiting for the answer to the SSLRequest' | 'in the TLS handshake';
 
@@ -270,7 +268,7 @@ export async function probeServer(options: ProbeOptions): Promise<ProbeReport> {
 }
 
 function finish(report: ProbeReport, problems: ProbeProblem[], where: string, path: X509Certificate[] = []): ProbeReport {
-  const sorted = [...problems].sort((a, b) => RANK[b.status] - RANK[a.status]);
+  const sorted = [...problems].sort((a, b) => rankStatus(b.status) - rankStatus(a.status));
   report.problems = sorted;
   report.status = sorted[0]?.status ?? 'OK';
   if (sorted.length > 0) {

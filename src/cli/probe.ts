@@ -1,13 +1,14 @@
+import { STATUS_EXIT_CODES } from '../status.js';
 import { parseHostPort } from '../connection.js';
 import { PgcertsError } from '../errors.js';
-import type { AnchorCertificate, BundleVerdict, ProbeReport, ProbeStatus, TrustVerdict } from '../probe.js';
+import type { AnchorCertificate, BundleVerdict, ProbeReport, TrustVerdict } from '../probe.js';
 import { formatRows, out, outJson, reportError, warn } from './output.js';
 
 /**
  * Exit codes of `pgcerts probe`, the monitoring-plugin convention (see README, "Exit codes").
  * Usage errors are UNKNOWN too: a bad command line gives no verdict, and 2 would read as CRITICAL.
  */
-export const PROBE_EXIT: Record<ProbeStatus, number> = { OK: 0, WARNING: 1, CRITICAL: 2, UNKNOWN: 3 };
+export const PROBE_EXIT = STATUS_EXIT_CODES;
 
 /** Flags of `pgcerts probe` as commander passes them (numbers as strings). */
 export interface ProbeFlags {
