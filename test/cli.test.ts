@@ -157,6 +157,25 @@ describe('pgcerts lookup', () => {
   });
 });
 
+describe('pgcerts fetch (both argument paths)', () => {
+  const cacheDir = mkdtempSync(join(tmpdir(), 'pgcerts-cli-fetch-'));
+  afterAll(() => rmSync(cacheDir, { recursive: true, force: true }));
+
+  it('builds an offline public bundle the same way on both paths', () => {
+    const result = pgcerts(['fetch', 'neon', '--offline', '--force'], { PGCERTS_CACHE_DIR: cacheDir });
+    expect(result.status).toBe(0);
+    expect(result.stdout).toBe(`${join(cacheDir, 'neon', 'public.roots.pem')}\n`);
+    expect(result.stderr).toMatch(/^pgcerts: neon \(public\): kept 1 certificate, dropped 0;/);
+  });
+
+  it('answers usage errors and unknown flags the same way on both paths', () => {
+    expect(fail(2, ['fetch'], { PGCERTS_CACHE_DIR: cacheDir })).toContain('pgcerts list');
+    expect(fail(2, ['fetch', 'nosuch'], { PGCERTS_CACHE_DIR: cacheDir })).toContain('"nosuch"');
+    expect(fail(2, ['fetch', 'neon', '--frob'], { PGCERTS_CACHE_DIR: cacheDir })).toContain("'--frob'");
+    expect(fail(2, ['fetch', 'neon', '--retries', 'many'], { PGCERTS_CACHE_DIR: cacheDir })).toContain('"many"');
+  });
+});
+
 describe('PGCERTS_REGISTRY', () => {
   const dir = mkdtempSync(join(tmpdir(), 'pgcerts-cli-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));

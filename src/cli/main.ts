@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { HOT_COMMANDS, runHotCommand, type HotCommand } from './context.js';
+import { HOT_COMMANDS, baseOptions, openRegistry, runHotCommand, shownWarnings, type HotCommand } from './context.js';
 import { reportError } from './output.js';
 
 /**
@@ -25,6 +25,18 @@ async function main(argv: string[]): Promise<number> {
     const { parseCheckArgv, runCheck } = await import('./check.js');
     const parsed = parseCheckArgv(argv.slice(1));
     if (parsed) return runCheck(parsed.providers, parsed.flags);
+  }
+  // `pgcerts fetch --all` runs in image builds and cron jobs: its flags are read without commander too.
+  if (argv[0] === 'fetch' && process.env.PGCERTS_CLI_FAST_PATH !== '0') {
+    const { parseFetchArgv, runFetch } = await import('./fetch.js');
+    const parsed = parseFetchArgv(argv.slice(1));
+    if (parsed) {
+      try {
+        return await runFetch(openRegistry(), parsed.names, parsed.flags, { ...baseOptions(), shownWarnings });
+      } catch (error) {
+        return reportError(error);
+      }
+    }
   }
   const hot = parseHotCommand(argv);
   if (!hot) {
