@@ -1,8 +1,8 @@
 import { fstatSync, statSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { parseArgs } from 'node:util';
 import type { CheckOptions } from '../check.js';
 import { PgcertsError } from '../errors.js';
+import { readArgs } from './args.js';
 import { reportError, stdout, warn } from './output.js';
 
 /**
@@ -68,41 +68,31 @@ function chooseFormat(flags: CheckFlags): Format {
  * help, unknown flags, missing values. Those go through commander, which reports them.
  */
 export function parseCheckArgv(argv: string[]): { providers: string[]; flags: CheckFlags } | undefined {
-  try {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        all: { type: 'boolean' },
-        host: { type: 'string', multiple: true },
-        hostaddr: { type: 'string' },
-        sslrootcert: { type: 'string' },
-        file: { type: 'string', multiple: true },
-        'warn-days': { type: 'string' },
-        'critical-days': { type: 'string' },
-        'max-registry-age-days': { type: 'string' },
-        refresh: { type: 'boolean' },
-        timeout: { type: 'string' },
-        format: { type: 'string' },
-        json: { type: 'boolean' },
-        output: { type: 'string' },
-      },
-    });
-    // Values that look like flags (`--output --json`) are read differently by commander.
-    const strings = [values.hostaddr, values.sslrootcert, values['warn-days'], values['critical-days'], values['max-registry-age-days'], values.timeout, values.format, values.output, ...(values.host ?? []), ...(values.file ?? [])];
-    if (strings.some((v) => v !== undefined && v.startsWith('-')) || positionals.some((p) => p.startsWith('-'))) return undefined;
-    return {
-      providers: positionals,
-      flags: {
-        all: values.all, host: values.host, hostaddr: values.hostaddr, sslrootcert: values.sslrootcert, file: values.file,
-        warnDays: values['warn-days'], criticalDays: values['critical-days'], maxRegistryAgeDays: values['max-registry-age-days'],
-        refresh: values.refresh, timeout: values.timeout, format: values.format, json: values.json, output: values.output,
-      },
-    };
-  } catch {
-    return undefined;
-  }
+  const read = readArgs(argv, {
+    all: { type: 'boolean' },
+    host: { type: 'string', multiple: true },
+    hostaddr: { type: 'string' },
+    sslrootcert: { type: 'string' },
+    file: { type: 'string', multiple: true },
+    'warn-days': { type: 'string' },
+    'critical-days': { type: 'string' },
+    'max-registry-age-days': { type: 'string' },
+    refresh: { type: 'boolean' },
+    timeout: { type: 'string' },
+    format: { type: 'string' },
+    json: { type: 'boolean' },
+    output: { type: 'string' },
+  });
+  if (!read) return undefined;
+  const { values } = read;
+  return {
+    providers: read.positionals,
+    flags: {
+      all: values.all, host: values.host, hostaddr: values.hostaddr, sslrootcert: values.sslrootcert, file: values.file,
+      warnDays: values['warn-days'], criticalDays: values['critical-days'], maxRegistryAgeDays: values['max-registry-age-days'],
+      refresh: values.refresh, timeout: values.timeout, format: values.format, json: values.json, output: values.output,
+    },
+  };
 }
 
 /**

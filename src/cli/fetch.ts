@@ -1,10 +1,10 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { PgcertsError } from '../errors.js';
 import type { BundleResult, FetchOptions } from '../fetch.js';
 import type { Registry } from '../registry.js';
 import { isDownloadable } from '../sources.js';
+import { readArgs } from './args.js';
 import { EXIT, out, outJson, stdout, warn } from './output.js';
 import { writeFileAtomic } from './write-file.js';
 
@@ -52,33 +52,23 @@ export function downloadFlags(flags: { timeout?: string; retries?: string }): Fe
  * program, which accepts the same forms the same way, handles it instead.
  */
 export function parseFetchArgv(argv: string[]): { names: string[]; flags: FetchFlags } | undefined {
-  try {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        region: { type: 'string' },
-        trust: { type: 'string' },
-        all: { type: 'boolean' },
-        out: { type: 'string' },
-        pem: { type: 'boolean' },
-        force: { type: 'boolean' },
-        offline: { type: 'boolean' },
-        strict: { type: 'boolean' },
-        'keep-expired': { type: 'boolean' },
-        timeout: { type: 'string' },
-        retries: { type: 'string' },
-        json: { type: 'boolean' },
-      },
-    });
-    const strings = [values.region, values.trust, values.out, values.timeout, values.retries];
-    if (strings.some((v) => v !== undefined && v.startsWith('-')) || positionals.some((p) => p.startsWith('-'))) return undefined;
-    const { 'keep-expired': keepExpired, ...rest } = values;
-    return { names: positionals, flags: { ...rest, keepExpired } };
-  } catch {
-    return undefined;
-  }
+  const read = readArgs(argv, {
+    region: { type: 'string' },
+    trust: { type: 'string' },
+    all: { type: 'boolean' },
+    out: { type: 'string' },
+    pem: { type: 'boolean' },
+    force: { type: 'boolean' },
+    offline: { type: 'boolean' },
+    strict: { type: 'boolean' },
+    'keep-expired': { type: 'boolean' },
+    timeout: { type: 'string' },
+    retries: { type: 'string' },
+    json: { type: 'boolean' },
+  });
+  if (!read) return undefined;
+  const { 'keep-expired': keepExpired, ...rest } = read.values;
+  return { names: read.positionals, flags: { ...rest, keepExpired } };
 }
 
 /** One stderr line describing a fetch. */
