@@ -225,6 +225,20 @@ export class BundleCache {
   }
 
   /**
+   * Like {@link read}, but a corrupt entry is reported through `onCorrupt` and treated as absent,
+   * for callers that are about to replace it anyway (a fetch).
+   */
+  readOrReport(key: CacheKey, onCorrupt: (message: string) => void): CacheEntry | undefined {
+    try {
+      return this.read(key);
+    } catch (error) {
+      if (!(error instanceof PgcertsError) || error.code !== 'CACHE_CORRUPT') throw error;
+      onCorrupt(error.message);
+      return undefined;
+    }
+  }
+
+  /**
    * Store a bundle and its metadata atomically, replacing any previous entry for the key.
    *
    * @throws PgcertsError `CACHE_UNAVAILABLE` when the directory cannot be written (permissions,

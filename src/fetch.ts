@@ -162,17 +162,6 @@ function resultFromCache(entry: { path: string; meta: CacheMeta }, provider: Pro
   };
 }
 
-/** A cached entry, or undefined when absent or corrupt (a corrupt one is reported and replaced). */
-function readQuietly(cache: BundleCache, key: CacheKey, warn: (message: string) => void): { path: string; pem: string; meta: CacheMeta } | undefined {
-  try {
-    return cache.read(key);
-  } catch (error) {
-    if (!(error instanceof PgcertsError) || error.code !== 'CACHE_CORRUPT') throw error;
-    warn(`${error.message} Downloading a new copy.`);
-    return undefined;
-  }
-}
-
 /** Say which download a decoding or validation error is about; other errors pass through. */
 function naming(url: string, error: unknown): unknown {
   if (error instanceof PgcertsError && (error.code === 'DECODE_FAILED' || error.code === 'VALIDATION_FAILED')) {
@@ -217,7 +206,7 @@ export async function fetchBundle(providerName: string, options: FetchOptions = 
     if (!options.force) {
       // Every root is pinned by fingerprint, so a download could only confirm what the cached
       // copy (checked against its metadata) already holds: nothing to transfer.
-      const cached = readQuietly(openCache(options), key, warn);
+      const cached = openCache(options).readOrReport(key, (message) => warn(`${message} Downloading a new copy.`));
       const held = new Set(cached?.meta.certificates.map((c) => c.sha256));
       if (cached && roots.every((root) => held.has(root.sha256))) {
         return resultFromCache(cached, provider, trust, roots.map((r) => r.url).join(' '), warnings);
@@ -257,7 +246,7 @@ export async function fetchBundle(providerName: string, options: FetchOptions = 
   }
   const key: CacheKey = { provider: provider.id, trust: trust.id, source: picked.source.id, region: picked.region };
   const cache = openCache(options);
-  const cached = readQuietly(cache, key, warn);
+  const cached = cache.readOrReport(key, (message) => warn(`${message} Downloading a new copy.`));
   const conditional = !options.force && cached ? { etag: cached.meta.etag, lastModified: cached.meta.lastModified } : {};
   const answer = await download(picked.url, { ...options.download, ...conditional, mirror: options.mirror });
   if (answer.status === 304 && cached) {

@@ -41,16 +41,6 @@ function isFresh(meta: CacheMeta, now: Date, maxAgeDays: number): boolean {
   return age >= 0 && age < maxAgeDays * DAY_MS && meta.certificates.every((c) => Date.parse(c.notAfter) > now.getTime());
 }
 
-function readOrUndefined(cache: BundleCache, key: CacheKey, warnings: string[], repairable: boolean): { path: string; meta: CacheMeta } | undefined {
-  try {
-    return cache.read(key);
-  } catch (error) {
-    if (!repairable || !(error instanceof PgcertsError) || error.code !== 'CACHE_CORRUPT') throw error;
-    warnings.push(error.message);
-    return undefined;
-  }
-}
-
 async function resolveOne(match: HostMatch, host: string, options: ResolveOptions): Promise<RootCertForHost> {
   const registry = options.registry ?? getBundledRegistry();
   const provider = registry.getProvider(match.provider);
@@ -76,7 +66,8 @@ async function resolveOne(match: HostMatch, host: string, options: ResolveOption
   const key: CacheKey = trust.kind === 'public'
     ? { provider: provider.id, trust: trust.id, source: OFFLINE_SOURCE }
     : { provider: provider.id, trust: trust.id, source: picked?.source.id ?? '', region: picked?.region };
-  const cached = readOrUndefined(cache, key, warnings, true);
+  // A damaged copy is not handed out; the fetch below replaces it and says so.
+  const cached = cache.readOrReport(key, () => undefined);
   if (cached && isFresh(cached.meta, now, options.maxAgeDays ?? 7)) return { ...base, path: cached.path, origin: 'cache', warnings };
 
   const { fetchBundle } = await import('./fetch.js');
