@@ -8,7 +8,8 @@ export {
   BUNDLED_REGISTRY_PATH,
   SUPPORTED_SCHEMA_RANGE,
 } from './registry.js';
-export { normalizeHost, HostMatcher, type NormalizedHost, type RuleMatch } from './hostname.js';
+export { normalizeHost, type NormalizedHost } from './hostname.js';
+export { HostMatcher, type RuleMatch } from './host-matcher.js';
 export { parseConnectionTarget, parseHostPort, secureConnectionString, type ConnectionTarget, type HostSpec } from './connection.js';
 export {
   lookup,

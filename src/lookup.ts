@@ -1,5 +1,6 @@
 import { parseConnectionTarget, type HostSpec } from './connection.js';
-import { normalizeHost, type RuleMatch } from './hostname.js';
+import { normalizeHost } from './hostname.js';
+import type { RuleMatch } from './host-matcher.js';
 import { getBundledRegistry, type Registry } from './registry.js';
 import { findSource } from './sources.js';
 import type { HostRule, ObtainStep, Provider, SslMode, Trust, TrustKind } from './registry-types.js';
@@ -142,6 +143,14 @@ const UNKNOWN_HINT = 'No provider in the registry claims this host. If it is you
 /** Look up one host (name, address, `host:port` not accepted here; see {@link lookup}). */
 export function lookupHost(spec: HostSpec, options: LookupOptions = {}): LookupResult {
   const { host: input, port } = spec;
+  const matcher = (options.registry ?? getBundledRegistry()).hostMatcher;
+  // Most hosts are plain names: try them as written (lower-cased, without the root's dot) first.
+  // The matcher accepts only valid lower-case ASCII names, and for those `normalizeHost` returns
+  // the same text. (The one non-ASCII character that lower-cases to ASCII, the Kelvin sign, maps
+  // to the same letter under IDNA.)
+  const plain = (input.charCodeAt(input.length - 1) === 46 ? input.slice(0, -1) : input).toLowerCase();
+  const quick = matcher.match(plain);
+  if (quick) return { input, host: plain, port, match: describeMatch(quick), hint: undefined };
   const normalized = normalizeHost(input);
   if (normalized.type === 'invalid') {
     return { input, host: undefined, port, match: undefined, hint: `"${input}" is not a valid host name: ${normalized.reason}.` };
@@ -152,7 +161,8 @@ export function lookupHost(spec: HostSpec, options: LookupOptions = {}): LookupR
     return { input, host, port, match: undefined, hint: local ? LOCAL_HINT : IP_HINT };
   }
   if (host === 'localhost' || host.endsWith('.localhost')) return { input, host, port, match: undefined, hint: LOCAL_HINT };
-  const found = (options.registry ?? getBundledRegistry()).hostMatcher.match(host);
+  // Trimmed, bracketed or internationalised input: its normal form may match where it did not.
+  const found = host === plain ? undefined : matcher.match(host);
   if (!found) return { input, host, port, match: undefined, hint: UNKNOWN_HINT };
   return { input, host, port, match: describeMatch(found), hint: undefined };
 }

@@ -1,4 +1,4 @@
-import { HostMatcher } from './hostname.js';
+import { HostMatcher } from './host-matcher.js';
 import type { Cite, Provider } from './registry-types.js';
 
 const PLACEHOLDER = /\{([a-z]+)\}/g;

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { PgcertsError } from './errors.js';
-import { HostMatcher } from './hostname.js';
+import { HostMatcher } from './host-matcher.js';
 import { checkProviders } from './registry-check.js';
 import type { Provider, RegistryData } from './registry-types.js';
 
