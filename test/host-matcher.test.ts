@@ -112,6 +112,12 @@ describe('pattern syntax the label reader handles, and what it leaves to the reg
       // Outside the subset: a class that can hold a dot, and \w.
       { suffix: 'three.test', pattern: '^(?<all>[a-z.]+)\\.three\\.test$', priority: 150 },
       { suffix: 'three.test', pattern: '^\\w+\\.x\\.three\\.test$', priority: 100 },
+      // Also outside: a lazy quantifier, an unnamed group, a positive lookahead.
+      { suffix: 'three.test', pattern: '^(?<lazy>ab+?)\\.three\\.test$', priority: 90 },
+      { suffix: 'three.test', pattern: '^(m+)-(?<after>\\d)\\.three\\.test$', priority: 80 },
+      { suffix: 'three.test', pattern: '^(?=n)(?<look>[a-z-]+)\\.three\\.test$', priority: 70 },
+      // Inside, as a regex at the label: a repeated character.
+      { suffix: 'three.test', pattern: '^q{2,}(?<rest>[0-9]*)\\.three\\.test$', priority: 60 },
     ]),
     provider('deeper', [
       { suffix: 'sub.one.test', pattern: '^(?<name>[a-z]+)\\.sub\\.one\\.test$' },
@@ -119,7 +125,7 @@ describe('pattern syntax the label reader handles, and what it leaves to the reg
   ];
   const matcher = new HostMatcher(synthetic, { planAfter: 0 });
   const simple = new HostMatcher(synthetic, { planAfter: Infinity });
-  const vocabulary = ['aws', 'gcp', 'azure', 'db', 'x', 'zz', 'yy', 'c', 'cafe', '0123', 'abcd1234', 'z1', 'z', 'q', 'bad', 'eu', 'west', '1', 'ab',
+  const vocabulary = ['qq', 'mm', 'n-', 'abbb', 'aws', 'gcp', 'azure', 'db', 'x', 'zz', 'yy', 'c', 'cafe', '0123', 'abcd1234', 'z1', 'z', 'q', 'bad', 'eu', 'west', '1', 'ab',
     'sub', 'one', 'two', 'three', 'test', 'n', 'm', 'mm', '-', '--', '_', '9'];
   const syntheticLabel = fc.array(fc.constantFrom(...vocabulary), { minLength: 1, maxLength: 4 }).map((p) => p.join(''));
   const syntheticHost = fc.tuple(fc.array(syntheticLabel, { minLength: 1, maxLength: 4 }), fc.constantFrom('one.test', 'sub.one.test', 'two.test', 'three.test', 'x.three.test', 'test'))
@@ -127,7 +133,7 @@ describe('pattern syntax the label reader handles, and what it leaves to the reg
 
   it('reads labels where it can and leaves the rest whole', () => {
     const read = synthetic.flatMap((p) => p.hosts).filter((r) => r.pattern !== undefined).map((r) => isReadByLabel(r));
-    expect(read).toEqual([true, true, true, true, true, false, false, true]);
+    expect(read).toEqual([true, true, true, true, true, false, false, false, false, false, true, true]);
     expect(readHostPattern('^(?<cloud>aws|gcp|azure)\\.one\\.test$', 'one.test')).toEqual([[{ kind: 'literal', texts: ['aws', 'gcp', 'azure'], capture: 'cloud' }]]);
     // Two optional labels: four shapes.
     expect(readHostPattern('^[a-z0-9-]+(?:\\.[a-z])?(?:\\.(?<zone>z[0-9]))?\\.two\\.test$', 'two.test')?.map((v) => v.length)).toEqual([1, 2, 2, 3]);
@@ -148,6 +154,11 @@ describe('pattern syntax the label reader handles, and what it leaves to the reg
     ['abc-12.bad-west-1.three.test', undefined, undefined, undefined],
     ['abc.bad.three.test', 'regexes', undefined, { all: 'abc.bad' }],
     ['under_score.x.three.test', 'regexes', undefined, {}],
+    ['abbb.three.test', 'regexes', undefined, { all: 'abbb' }],
+    ['mm-1.three.test', 'regexes', undefined, { after: '1' }],
+    ['qqq12.three.test', 'regexes', undefined, { rest: '12' }],
+    ['qq.three.test', 'regexes', undefined, { all: 'qq' }],
+    ['n-x.three.test', 'regexes', undefined, { look: 'n-x' }],
   ] as const)('%s', (host, id, region, captures) => {
     const found = matcher.match(host);
     expect(found?.provider.id).toBe(id);
