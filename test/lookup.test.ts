@@ -45,6 +45,8 @@ const TABLE: Row[] = [
   { input: 'rds.amazonaws.com.evil.example', hint: 'No provider' },
   { input: 'evilrds.amazonaws.com', hint: 'No provider' },
   { input: 'mydb.abc123xyz.us-east-1.rds.amazonaws.com.evil.example', hint: 'No provider' },
+  // China regions live under amazonaws.com.cn; the commercial name with a China region does not exist.
+  { input: 'mydb.abc123xyz.cn-north-1.rds.amazonaws.com', hint: 'No provider' },
   { input: 'mydb.abc123xyz.us-east-1.rds-amazonaws.com', hint: 'No provider' },
   { input: 'rds.amazonaws.com', hint: 'No provider' },
   { input: 'foo.rds.amazonaws.com', hint: 'No provider' },
