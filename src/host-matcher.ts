@@ -1,5 +1,5 @@
 import {
-  CHAR_DIGIT, CHAR_HEX_LETTER, CHAR_HYPHEN, CHAR_NOT_NORMAL, CHAR_OTHER_LETTER, CHAR_UNDERSCORE, CHAR_BITS, isLabelShape,
+  CHAR_BITS, CHAR_DIGIT, CHAR_HEX_LETTER, CHAR_HYPHEN, CHAR_NOT_NORMAL, CHAR_OTHER_LETTER, CHAR_UNDERSCORE, labels, readLabels,
 } from './hostname.js';
 import { numberGroups, readHostPattern, type CharSet, type LabelTemplate } from './host-pattern.js';
 import type { HostRule, Provider } from './registry-types.js';
@@ -264,14 +264,18 @@ function compileShape(templates: LabelTemplate[]): Shape {
   };
 }
 
-function compileEntries(provider: Provider, rule: HostRule): Entry[] {
-  const entry = (shape: Shape | undefined, regex: RegExp | undefined, names: Array<string | undefined>): Entry =>
-    ({ provider, rule, shape, regex, names });
-  if (rule.pattern === undefined) return [entry(undefined, undefined, [])];
-  const variants = readHostPattern(rule.pattern, rule.suffix);
-  if (variants) return variants.map((templates) => entry(compileShape(templates), undefined, []));
+/** The rule as one entry run whole: its pattern with numbered groups, or none for a bare suffix. */
+function wholeEntry(provider: Provider, rule: HostRule): Entry {
+  if (rule.pattern === undefined) return { provider, rule, shape: undefined, regex: undefined, names: [] };
   const { source, names } = numberGroups(rule.pattern);
-  return [entry(undefined, new RegExp(source), names)];
+  return { provider, rule, shape: undefined, regex: new RegExp(source), names };
+}
+
+/** The rule as one entry per shape it reads into, or run whole when its pattern cannot be read. */
+function compileEntries(provider: Provider, rule: HostRule): Entry[] {
+  const variants = rule.pattern === undefined ? undefined : readHostPattern(rule.pattern, rule.suffix);
+  if (!variants) return [wholeEntry(provider, rule)];
+  return variants.map((templates) => ({ provider, rule, shape: compileShape(templates), regex: undefined, names: [] }));
 }
 
 const ALL_FIRST = LABEL_CHARS;
@@ -320,10 +324,7 @@ function byPriority(node: SuffixNode): Array<{ provider: Provider; rule: HostRul
 
 /** Each rule as one entry with its whole pattern: cheap to build, for nodes matched only a few times. */
 function simpleEntries(node: SuffixNode): Entry[] {
-  return byPriority(node).map(({ provider, rule }) => {
-    const { source, names } = rule.pattern === undefined ? { source: undefined, names: [] } : numberGroups(rule.pattern);
-    return { provider, rule, shape: undefined, regex: source === undefined ? undefined : new RegExp(source), names };
-  });
+  return byPriority(node).map(({ provider, rule }) => wholeEntry(provider, rule));
 }
 
 function planNode(node: SuffixNode): NodePlan {
@@ -334,55 +335,6 @@ function planNode(node: SuffixNode): NodePlan {
     byCount[count] = planDispatch(entries.filter((e) => e.shape === undefined || e.shape.labels === count), count);
   }
   return { byCount, anyCount: { position: -1, buckets: [anyCount] } };
-}
-
-const MAX_LABELS = 128;
-
-/**
- * The labels in front of the suffix of the host being matched, left to right, read once by
- * {@link readLabels} (matching is synchronous, so one set of arrays serves every call).
- */
-const labels = {
-  count: 0,
-  starts: new Int32Array(MAX_LABELS),
-  ends: new Int32Array(MAX_LABELS),
-  /** The union of {@link CHAR_BITS} over each label's characters. */
-  masks: new Int32Array(MAX_LABELS),
-};
-
-/**
- * Read `host[0, end)` into {@link labels}, checking it is a run of valid, lower-case labels.
- * Returns false for anything else.
- */
-function readLabels(host: string, end: number): boolean {
-  const { starts, ends, masks } = labels;
-  // A local copy: an imported binding is read through its module on every use.
-  const bits = CHAR_BITS;
-  let all = 0;
-  let mask = 0;
-  let start = 0;
-  let count = 0;
-  for (let i = 0; i < end; i++) {
-    const c = host.charCodeAt(i);
-    if (c !== 46) {
-      mask |= bits[c] as number;
-      continue;
-    }
-    if (!isLabelShape(host, start, i, mask)) return false;
-    starts[count] = start;
-    ends[count] = i;
-    masks[count] = mask;
-    count++;
-    all |= mask;
-    start = i + 1;
-    mask = 0;
-  }
-  if (!isLabelShape(host, start, end, mask) || ((all | mask) & CHAR_NOT_NORMAL) !== 0) return false;
-  starts[count] = start;
-  ends[count] = end;
-  masks[count] = mask;
-  labels.count = count + 1;
-  return true;
 }
 
 /** Whether the first `shape.labels` labels of {@link labels} fit the shape. */
@@ -448,7 +400,7 @@ export class HostMatcher {
         let node = this.root;
         for (const label of rule.suffix.split('.').reverse()) {
           // The matcher trusts suffix labels to be valid: it checks only the labels in front.
-          if (!SUFFIX_LABEL.test(label) || /^\d+$/.test(label)) throw new Error(`suffix label "${label}" of ${provider.id} is not a valid lower-case DNS label`);
+          if (!SUFFIX_LABEL.test(label) || /^\d+$/.test(label)) throw new Error(`suffix label "${label}" of ${provider.id} is not a valid lower-case DNS label; fix the rule's suffix (letters, digits, hyphens, not all digits)`);
           const last = label.charCodeAt(label.length - 1);
           const siblings = (node.children[last] ??= []);
           let child = siblings.find((n) => n.label === label);
@@ -507,8 +459,11 @@ export class HostMatcher {
         found++;
       }
     }
-    // Read the labels in front of the shortest suffix: those of the longer ones are among them.
-    if (found === 0 || !readLabels(host, candidateEnds[0] as number)) return undefined;
+    // Read the labels in front of the shortest suffix (those of the longer ones are among them);
+    // they must be valid and lower case.
+    if (found === 0) return undefined;
+    const kinds = readLabels(host, candidateEnds[0] as number);
+    if (kinds < 0 || (kinds & CHAR_NOT_NORMAL) !== 0) return undefined;
     for (let c = found - 1; c >= 0; c--) {
       const node = candidateNodes[c] as SuffixNode;
       const inFront = countLabelsBefore(candidateEnds[c] as number);

@@ -54,6 +54,56 @@ export function isLabelShape(host: string, start: number, end: number, mask: num
   return (mask & CHAR_HYPHEN) === 0 || (host.charCodeAt(start) !== 45 && host.charCodeAt(end - 1) !== 45);
 }
 
+const MAX_LABELS = 128;
+
+/**
+ * The labels last read by {@link readLabels}, left to right. Reading is synchronous, so one set of
+ * arrays serves every call; a caller uses them before it reads another host.
+ */
+export const labels = {
+  count: 0,
+  starts: new Int32Array(MAX_LABELS),
+  ends: new Int32Array(MAX_LABELS),
+  /** The union of {@link CHAR_BITS} over each label's characters. */
+  masks: new Int32Array(MAX_LABELS),
+};
+
+/**
+ * Read `host[0, end)` (at most 253 characters) label by label into {@link labels}, checking each
+ * label's length and hyphens. Returns the union of the labels' character kinds, or -1 when a label
+ * has a bad shape; the caller decides which kinds it accepts.
+ */
+export function readLabels(host: string, end: number): number {
+  // A local copy: an imported binding is read through its module on every use.
+  const bits = CHAR_BITS;
+  let all = 0;
+  let mask = 0;
+  let start = 0;
+  labels.count = 0;
+  for (let i = 0; i < end; i++) {
+    const c = host.charCodeAt(i);
+    if (c !== 46) {
+      mask |= bits[c] as number;
+      continue;
+    }
+    if (!addLabel(host, start, i, mask)) return -1;
+    all |= mask;
+    start = i + 1;
+    mask = 0;
+  }
+  return addLabel(host, start, end, mask) ? all | mask : -1;
+}
+
+/** Check one label's shape and append it to {@link labels}. */
+function addLabel(host: string, start: number, end: number, mask: number): boolean {
+  if (!isLabelShape(host, start, end, mask)) return false;
+  const index = labels.count++;
+  labels.starts[index] = start;
+  labels.ends[index] = end;
+  labels.masks[index] = mask;
+  return true;
+}
+
 /**
  * Check an ASCII name in one pass: label characters and lengths, total length, no numeric last
  * label. Returns PLAIN (already normal), PLAIN_UPPER (normal once lower-cased) or 0 for anything
@@ -62,24 +112,10 @@ export function isLabelShape(host: string, start: number, end: number, mask: num
 function checkPlainName(host: string): number {
   const length = host.length;
   if (length === 0 || length > 253) return 0;
-  let all = 0;
-  let mask = 0;
-  let start = 0;
-  for (let i = 0; i < length; i++) {
-    const c = host.charCodeAt(i);
-    if (c !== 46) {
-      mask |= CHAR_BITS[c] as number;
-      continue;
-    }
-    if (!isLabelShape(host, start, i, mask)) return 0;
-    all |= mask;
-    start = i + 1;
-    mask = 0;
-  }
+  const all = readLabels(host, length);
+  if (all < 0 || (all & CHAR_INVALID) !== 0) return 0;
   // An all-digit last label: an address, or a broken one.
-  if (!isLabelShape(host, start, length, mask) || mask === CHAR_DIGIT) return 0;
-  all |= mask;
-  if ((all & CHAR_INVALID) !== 0) return 0;
+  if (labels.masks[labels.count - 1] === CHAR_DIGIT) return 0;
   return (all & CHAR_UPPER) !== 0 ? PLAIN_UPPER : PLAIN;
 }
 
