@@ -43,6 +43,8 @@ export type CheckCode =
   | 'upstream-refused'
   | 'refresh-failed'
   | 'registry-stale'
+  /** The registry pins a certificate as current that has expired since the registry was checked. */
+  | 'registry-pin-expired'
   | ProbeProblemCode;
 
 /** One finding about a target. */
@@ -673,6 +675,23 @@ function checkRegistry(ctx: Context, age: ReturnType<typeof findRegistryAge>, ma
       message: `The pgcerts registry ${ctx.registry.version} was last checked on ${age.checked}, ${age.ageDays} days ago (more than ${maxAgeDays}); providers may have rotated CAs since. Update pgcerts (\`npm install pgcerts@latest\`), or set PGCERTS_NO_REGISTRY_AGE_WARNING=1.`,
     });
   }
+  if (maxAgeDays !== null) {
+    // Pins record a certificate's status on the day it was checked. One marked current that has
+    // expired since means the registry predates a rotation: the maintainers' refresh (or a newer
+    // pgcerts) has to catch up. Same switch as the age warning: both say "the registry is old".
+    const now = ctx.now.getTime();
+    const seen = new Set<string>();
+    for (const provider of ctx.registry.providers) {
+      for (const pin of provider.certificates) {
+        if (pin.status !== 'current' || Date.parse(pin.notAfter) > now || seen.has(pin.sha256)) continue;
+        seen.add(pin.sha256);
+        target.problems.push({
+          code: 'registry-pin-expired', status: 'WARNING',
+          message: `The pgcerts registry ${ctx.registry.version} pins ${commonName(pin.subject)} (${provider.id}, SHA-256 ${pin.sha256.slice(0, 23)}...) as current, but it expired on ${pin.notAfter.slice(0, 10)}, after the registry was checked (${pin.cite.checked}); the provider has probably renewed it. Update pgcerts (\`npm install pgcerts@latest\`) and fetch again, or set PGCERTS_NO_REGISTRY_AGE_WARNING=1.`,
+        });
+      }
+    }
+  }
   return { target, rows: [] };
 }
 
@@ -710,7 +729,7 @@ function summarize(targets: CheckTarget[], rows: CheckedCertificate[], warnDays:
     }
   }
   for (const [code, group] of [...groups].sort((a, b) => rankStatus(b[1].status) - rankStatus(a[1].status))) {
-    const phrase = code === 'registry-stale' ? 'registry data is stale' : code.replace(/-/g, ' ');
+    const phrase = code === 'registry-stale' ? 'registry data is stale' : code === 'registry-pin-expired' ? 'registry pins expired since it was checked' : code.replace(/-/g, ' ');
     parts.push(group.names.length > 0 ? `${phrase} (${group.names.join(', ')})` : phrase);
   }
   const checked = targets.filter((t) => t.kind !== 'registry');

@@ -36,6 +36,8 @@ const RDS_CURRENT_ROOTS = RDS_CERTS.filter((c) => c.subject === c.issuer && Date
 // rds-combined-ca-bundle.pem.
 const RDS_EXPIRED = RDS_CERTS.filter((c) => Date.parse(c.validTo) < Date.now());
 const RDS_2019_ROOT = RDS_CERTS.find((c) => c.subject.includes('CN=Amazon RDS Root 2019 CA')) as X509Certificate;
+/** Whole days from `at` to `notAfter`, truncated as check counts them. */
+const daysBetween = (notAfter: string, at: string): number => Math.trunc((Date.parse(notAfter) - Date.parse(at)) / DAY_MS) || 0;
 const pemOf = (certs: Array<X509Certificate | { pem: string }>): string => certs.map((c) => ('pem' in c ? c.pem : c.toString())).join('');
 
 let dir: string;
@@ -436,6 +438,10 @@ describe('the registry age', () => {
     const data = JSON.parse(readFileSync(getBundledRegistry().path as string, 'utf8')) as RegistryData;
     const text = JSON.stringify(data.providers).replace(/"checked":"\d{4}-\d\d-\d\d"/g, `"checked":"${date}"`);
     const providers = JSON.parse(text) as RegistryData['providers'];
+    // As the maintainers would have written it on that day: pins past their notAfter are expired.
+    for (const provider of providers) {
+      for (const pin of provider.certificates) if (pin.status === 'current' && Date.parse(pin.notAfter) < Date.parse(date)) pin.status = 'expired';
+    }
     const path = join(fresh('registry'), 'registry.json');
     writeFileSync(path, JSON.stringify({ ...data, providers, contentSha256: createHash('sha256').update(JSON.stringify(providers)).digest('hex') }));
     return path;
@@ -446,6 +452,29 @@ describe('the registry age', () => {
     const newest = [...JSON.stringify(registry.providers).matchAll(/"checked":"(\d{4}-\d\d-\d\d)"/g)].map((m) => m[1] as string).sort().at(-1) as string;
     const now = new Date(Date.parse(`${newest}T00:00:00Z`) + 200.5 * DAY_MS);
     expect(findRegistryAge(registry, now)).toEqual({ checked: newest, ageDays: 200, ageSeconds: 200.5 * 86_400 });
+  });
+
+  it('warns about pins marked current that expired after the registry was checked (injected clock)', async () => {
+    const registry = getBundledRegistry();
+    const current = registry.providers.flatMap((p) => p.certificates.filter((c) => c.status === 'current').map((c) => c));
+    // The earliest notAfter among the current pins, and a day after it: that pin (and only the
+    // pins ending before then) is reported, by name and date.
+    const first = [...current].sort((a, b) => Date.parse(a.notAfter) - Date.parse(b.notAfter))[0] as (typeof current)[number];
+    const after = new Date(Date.parse(first.notAfter) + DAY_MS);
+    const expected = new Set(current.filter((c) => Date.parse(c.notAfter) < after.getTime()).map((c) => c.sha256));
+    const file = writeFile('ca.pem', roots.year.pem);
+    const report = await check({ files: [file], now: after, maxRegistryAgeDays: 100_000 });
+    const registryTarget = report.targets.find((t) => t.kind === 'registry');
+    const problems = registryTarget?.problems.filter((p) => p.code === 'registry-pin-expired') ?? [];
+    expect(problems.length).toBe(expected.size);
+    expect(registryTarget?.status).toBe('WARNING');
+    expect(problems[0]?.message).toContain(`expired on ${first.notAfter.slice(0, 10)}, after the registry was checked (${first.cite.checked})`);
+    expect(report.summary).toContain('registry pins expired since it was checked');
+    // The day before the first expiry: nothing to report. Silenced with the age warning.
+    const before = await check({ files: [file], now: new Date(Date.parse(first.notAfter) - DAY_MS), maxRegistryAgeDays: 100_000 });
+    expect(before.targets.find((t) => t.kind === 'registry')?.problems).toEqual([]);
+    const silenced = await check({ files: [file], now: after, maxRegistryAgeDays: null });
+    expect(silenced.targets.find((t) => t.kind === 'registry')?.problems).toEqual([]);
   });
 
   it('is a WARNING past --max-registry-age-days (default 180), silenced by PGCERTS_NO_REGISTRY_AGE_WARNING', async () => {
@@ -551,7 +580,10 @@ describe('output formats', () => {
       expect(cert.notAfter).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
       expect(cert.sha256).toMatch(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
     }
-    expect(doc.certificates.map((c) => [c.status, c.daysLeft])).toEqual([['CRITICAL', 4], ['WARNING', -827], ['WARNING', -10], ['WARNING', 19], ['OK', 364]]);
+    // The real RDS 2019 root's day count is judged against the report's own clock, never a constant.
+    const rds2019Days = daysBetween(RDS_2019_ROOT.validTo, doc.checkedAt);
+    expect(rds2019Days).toBeLessThan(-800);
+    expect(doc.certificates.map((c) => [c.status, c.daysLeft])).toEqual([['CRITICAL', 4], ['WARNING', rds2019Days], ['WARNING', -10], ['WARNING', 19], ['OK', 364]]);
     expect(doc.summary).toBe('1 certificate expires within 14 days, 2 expired, 1 expires within 30 days; 5 certificates in 2 targets');
     expect(formatJson(report)).toBe(`${JSON.stringify(report, null, 2)}\n`);
   });
@@ -560,7 +592,8 @@ describe('output formats', () => {
     const text = formatText(report);
     const lines = text.trimEnd().split('\n');
     expect(lines.map((l) => l.split(/ +/)[0])).toEqual(['STATUS', 'CRITICAL', 'WARNING', 'WARNING', 'WARNING', 'OK']);
-    expect(lines.map((l) => l.split(/ +/)[1])).toEqual(['DAYS', '4', '-827', '-10', '19', '364']);
+    const rds2019Days = daysBetween(RDS_2019_ROOT.validTo, report.checkedAt);
+    expect(lines.map((l) => l.split(/ +/)[1])).toEqual(['DAYS', '4', String(rds2019Days), '-10', '19', '364']);
     // The newline in the file name is written as \n: still one row per line.
     expect(lines[1]).toContain(`file ${weirdFile.replace(/\n/g, '\\n')}  pgcerts check root 5 `);
     expect(text).not.toContain('\x1b[');
