@@ -402,7 +402,7 @@ export class BundleCache {
       if (await createExclusive(lockPath, content)) return { path: lockPath, content };
       if (await this.breakStaleLock(lockPath)) continue;
       if (Date.now() >= deadline) {
-        throw new PgcertsError('CACHE_UNAVAILABLE', `Lock "${lockPath}" is held by another pgcerts process (${describeLock(lockPath)}) and was not released within ${this.lockTimeoutMs} ms; try again, or delete the lock file if no pgcerts is running.`);
+        throw new PgcertsError('CACHE_UNAVAILABLE', `Lock "${lockPath}" is held by another pgcerts process (${describeLock(lockPath, await fileSystemNow(dirname(lockPath)))}) and was not released within ${this.lockTimeoutMs} ms; try again, or delete the lock file if no pgcerts is running.`);
       }
       await sleep(Math.min(5 * 2 ** attempt, 50) * (0.5 + Math.random()));
     }
@@ -412,7 +412,7 @@ export class BundleCache {
   private async breakStaleLock(lockPath: string): Promise<boolean> {
     const seen = readLock(lockPath);
     if (seen === undefined) return true;
-    const ageMs = Date.now() - seen.mtimeMs;
+    const ageMs = (await fileSystemNow(dirname(lockPath))) - seen.mtimeMs;
     const owner = parseLockContent(seen.content);
     const ownerDead = owner !== undefined && owner.host === hostname() && !isProcessAlive(owner.pid);
     if (!ownerDead && ageMs <= this.staleLockMs) return false;
@@ -685,8 +685,31 @@ async function makeDirs(dir: string): Promise<void> {
   }
 }
 
+/**
+ * The file system's clock: the modification time of a file created now in `dir`. Ages of locks
+ * and temporary files are differences of two times from this one clock, never a file time minus
+ * the process clock: on NFS with clock skew (or under faketime) that difference is off by the
+ * skew, and a live writer's lock or temporary file would look hours old and be taken from it.
+ */
+async function fileSystemNow(dir: string): Promise<number> {
+  const probe = join(dir, `.clock.${process.pid}.${crypto().randomBytes(6).toString('hex')}.tmp`);
+  let handle: import('node:fs/promises').FileHandle;
+  try {
+    handle = await fsp().open(probe, 'wx', FILE_MODE);
+  } catch {
+    return Date.now(); // A directory we cannot write: nothing here is ours to age anyway.
+  }
+  try {
+    return (await handle.stat()).mtimeMs;
+  } finally {
+    await handle.close();
+    await fsp().rm(probe, { force: true });
+  }
+}
+
 /** Delete temporary files that crashed writers left behind. */
 async function removeStaleTemps(dir: string, maxAgeMs: number): Promise<void> {
+  let now: number | undefined;
   for (const name of await fsp().readdir(dir)) {
     if (!name.startsWith('.') || !name.endsWith('.tmp')) continue;
     const path = join(dir, name);
@@ -696,7 +719,7 @@ async function removeStaleTemps(dir: string, maxAgeMs: number): Promise<void> {
     const pid = Number(/\.(\d+)\.[0-9a-f]+\.tmp$/.exec(name)?.[1]);
     const orphan = Number.isInteger(pid) && pid > 0 && pid !== process.pid && !isProcessAlive(pid);
     try {
-      if (orphan || Date.now() - (await fsp().lstat(path)).mtimeMs > maxAgeMs) await fsp().rm(path, { force: true });
+      if (orphan || (now ??= await fileSystemNow(dir)) - (await fsp().lstat(path)).mtimeMs > maxAgeMs) await fsp().rm(path, { force: true });
     } catch (error) {
       if (errnoCode(error) !== 'ENOENT') throw error;
     }
@@ -810,12 +833,12 @@ function parseLockContent(content: string): { pid: number; host: string } | unde
   return undefined;
 }
 
-function describeLock(path: string): string {
+function describeLock(path: string, now: number): string {
   try {
     const seen = readLock(path);
     const owner = seen === undefined ? undefined : parseLockContent(seen.content);
     if (seen === undefined) return 'since released';
-    const age = `taken ${Math.round((Date.now() - seen.mtimeMs) / 1000)} s ago`;
+    const age = `taken ${Math.max(0, Math.round((now - seen.mtimeMs) / 1000))} s ago`;
     return owner === undefined ? age : `pid ${owner.pid} on ${owner.host}, ${age}`;
   } catch {
     return 'owner unknown';

@@ -45,6 +45,17 @@ function tempDir(): string {
 }
 
 /** A PEM-shaped text of about `size` bytes, distinct per label. */
+/** The file system's clock: the mtime of a file written now (the process clock may differ). */
+function fileSystemNow(dir: string): number {
+  const probe = join(dir, `clock-${process.pid}-${Math.random().toString(16).slice(2)}`);
+  writeFileSync(probe, '');
+  try {
+    return statSync(probe).mtimeMs;
+  } finally {
+    rmSync(probe, { force: true });
+  }
+}
+
 function fakePem(label: string, size = 2_000): string {
   const body = createHash('sha256').update(label).digest('base64').repeat(Math.ceil(size / 44)).slice(0, size);
   return `# ${label}\n-----BEGIN CERTIFICATE-----\n${body.replace(/.{64}/g, '$&\n')}\n-----END CERTIFICATE-----\n`;
@@ -317,7 +328,8 @@ describe('BundleCache write and read', () => {
     const liveWriter = join(dir, 'rds', `.aws.global.pem.${process.pid}.0123456789ab.tmp`);
     const oldLiveWriter = join(dir, 'rds', `.aws.global.json.${process.pid}.abcdef012345.tmp`);
     for (const path of [old, deadWriter, liveWriter, oldLiveWriter]) writeFileSync(path, 'partial');
-    const twoMinutesAgo = new Date(Date.now() - 120_000);
+    // Ages are measured on the file system's clock (as on NFS with skew): set them from it.
+    const twoMinutesAgo = new Date(fileSystemNow(dir) - 120_000);
     utimesSync(old, twoMinutesAgo, twoMinutesAgo);
     utimesSync(oldLiveWriter, twoMinutesAgo, twoMinutesAgo);
     await cache.write(KEY, fakePem('two'), FIELDS);
@@ -500,7 +512,7 @@ describe('BundleCache lock', () => {
 
   it('breaks a lock older than staleLockMs', async () => {
     holdLock(process.pid);
-    const old = new Date(Date.now() - 5_000);
+    const old = new Date(fileSystemNow(dir) - 5_000);
     utimesSync(lockPath, old, old);
     await new BundleCache(dir, { lockTimeoutMs: 500, staleLockMs: 1_000 }).write(KEY, fakePem('new'), FIELDS);
     expect(new BundleCache(dir).read(KEY)?.pem).toBe(fakePem('new'));

@@ -102,11 +102,19 @@ interface PsqlRun {
   stderr: string;
 }
 
+/**
+ * libfaketime's variables, when the suite runs under faketime: psql must read the same clock as
+ * the test that made the certificates, or they are not yet valid to it.
+ */
+function clockEnv(): Record<string, string> {
+  return Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined && /^(LD_PRELOAD|FAKETIME.*|DONT_FAKE_MONOTONIC)$/.test(e[0])));
+}
+
 function runPsql(connection: string): Promise<PsqlRun> {
   return new Promise((resolve, reject) => {
     // -X: no ~/.psqlrc; only the password comes from the environment, no other PG* variable.
     const child = spawn('psql', ['-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', connection, '-c', QUERY], {
-      env: { PATH: process.env.PATH, HOME: dir, LC_ALL: 'C', PGPASSWORD: server.password, PGCONNECT_TIMEOUT: '10' },
+      env: { PATH: process.env.PATH, HOME: dir, LC_ALL: 'C', PGPASSWORD: server.password, PGCONNECT_TIMEOUT: '10', ...clockEnv() },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
