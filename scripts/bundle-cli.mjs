@@ -17,7 +17,7 @@ await build({
   platform: 'node',
   format: 'cjs',
   target: 'node20',
-  external: ['commander', 'undici', 'node-forge', 'semver', 'ajv'],
+  external: ['commander', 'undici', 'node-forge', 'semver', 'ajv', 'ret'],
   // import.meta.url does not exist in CommonJS; give the bundle the file's own URL instead.
   define: { 'import.meta.url': '__pgcerts_file_url' },
   banner: { js: "const __pgcerts_file_url = require('node:url').pathToFileURL(__filename).href;" },

@@ -1,4 +1,5 @@
 import { HostMatcher } from './host-matcher.js';
+import { findBacktrackingRisk } from './regex-safety.js';
 import type { Cite, Provider } from './registry-types.js';
 
 const PLACEHOLDER = /\{([a-z]+)\}/g;
@@ -22,6 +23,12 @@ function checkCite(provider: Provider, where: string, cite: Cite, problems: stri
 }
 
 function compile(pattern: string, provider: Provider, where: string, problems: string[]): RegExp | undefined {
+  // A pattern runs on every lookup (and on downloaded subjects): it must not be able to hang one.
+  const risk = findBacktrackingRisk(pattern);
+  if (risk !== undefined) {
+    problems.push(`${provider.id}: ${where} pattern could backtrack catastrophically: ${risk}; rewrite it so each repeated part starts with a character it cannot contain`);
+    return undefined;
+  }
   try {
     return new RegExp(pattern);
   } catch (error) {

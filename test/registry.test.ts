@@ -243,6 +243,28 @@ describe('registry loading', () => {
     expect(message).toContain('/providers/0/hosts/0');
   });
 
+  it('refuses a host pattern that could backtrack catastrophically, before any lookup runs it', () => {
+    const evil = structuredClone(data);
+    const neon = evil.providers.find((p) => p.id === 'neon') as RegistryData['providers'][number];
+    // Still matches its examples and ends with its suffix; only the shape of the repeat is bad.
+    neon.hosts[0]!.pattern = '^ep-(?:[a-z0-9]+-?)+-pooler\\.(?<region>[a-z0-9-]+)\\.(?<cloud>aws|azure)\\.neon\\.tech$';
+    evil.contentSha256 = createHash('sha256').update(JSON.stringify(evil.providers)).digest('hex');
+    const path = write('redos.json', JSON.stringify(evil));
+    const [code, message] = codeAndMessage(path);
+    expect(code).toBe('REGISTRY_INVALID');
+    expect(message).toContain('neon: host rule 0');
+    expect(message).toContain('backtrack catastrophically');
+    // The CLI refuses the file with one line instead of hanging on a long near-miss host.
+    const host = `ep-${'a'.repeat(60)}.us-east-2.aws.neon.tech`;
+    const result = spawnSync(process.execPath, [join(root, 'dist', 'pgcerts.cjs'), 'lookup', host], {
+      encoding: 'utf8', env: { ...process.env, PGCERTS_REGISTRY: path }, timeout: 60_000,
+    });
+    expect(result.signal).toBeNull();
+    expect(result.status).toBe(1);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(result.stderr).toContain('backtrack catastrophically');
+  });
+
   it('names the file for missing and non-JSON registries', () => {
     const missing = join(dir, 'missing.json');
     expect(codeAndMessage(missing)).toEqual(['REGISTRY_UNREADABLE', expect.stringContaining(missing)]);
