@@ -298,6 +298,12 @@ export async function importBundle(providerName: string, file: string, options: 
     const normalized = normalizeHost(options.host);
     if (normalized.type === 'invalid') throw new PgcertsError('INVALID_INPUT', `--host "${options.host}" is not a valid host name: ${normalized.reason}.`);
     host = normalized.host;
+    // A per-host import is only ever served for a host that the registry gives to this provider.
+    const owner = registry.hostMatcher.match(host)?.provider;
+    if (owner?.id !== provider.id) {
+      const who = owner ? `belongs to provider "${owner.id}"` : 'is not a host of any provider in the registry';
+      throw new PgcertsError('INVALID_INPUT', `--host "${host}" ${who}, not "${provider.id}", so a CA imported for it would never be used; import it for the right provider (\`pgcerts lookup ${host}\`), or pass --sslrootcert to the command that connects.`);
+    }
   }
   const certs = parseCertificates(bytes, { name: file });
   const hasPins = provider.certificates.some((c) => c.trust.includes(trust.id) && c.status === 'current');

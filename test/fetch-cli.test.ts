@@ -360,6 +360,21 @@ describe('pgcerts sslrootcert, env and url', () => {
     expect(other.status).toBe(1);
   });
 
+  it('refuses to import for a host that the provider does not claim, and writes nothing', async () => {
+    const ca = createCa({ commonName: 'Some Project CA', notAfter: daysFromNow(3000) });
+    const file = join(dir, 'some-ca.crt');
+    writeFileSync(file, ca.pem);
+    const before = cacheFiles();
+    const rdsHost = 'mydb.abc123xyz.eu-west-1.rds.amazonaws.com';
+    const wrongProvider = await runCli(['import', 'digitalocean', file, '--host', rdsHost], env);
+    expect(wrongProvider.status).toBe(1);
+    expect(wrongProvider.stderr).toBe(`pgcerts: --host "${rdsHost}" belongs to provider "rds", not "digitalocean", so a CA imported for it would never be used; import it for the right provider (\`pgcerts lookup ${rdsHost}\`), or pass --sslrootcert to the command that connects.\n`);
+    const unclaimed = await runCli(['import', 'digitalocean', file, '--host', 'db.internal.example.com'], env);
+    expect(unclaimed.status).toBe(1);
+    expect(unclaimed.stderr).toContain('"db.internal.example.com" is not a host of any provider in the registry');
+    expect(cacheFiles()).toEqual(before);
+  });
+
   it('refuses to import a file without the provider-wide pinned root (Supabase) or holding a private key', async () => {
     const file = join(dir, 'not-supabase.crt');
     writeFileSync(file, createCa({ commonName: 'Supabase Root 2021 CA' }).pem);
