@@ -21,6 +21,11 @@ export interface DownloadOptions {
   maxBytes?: number;
   /** Default 5. */
   maxRedirects?: number;
+  /**
+   * Host names a redirect may lead to besides the host of the first URL (the mirror's, when one is
+   * set). A redirect to any other host is refused: the registry says where a source may move.
+   */
+  redirectHosts?: readonly string[];
   /** Extra attempts after 5xx, 429, connection resets and timeouts (never other 4xx); default 3. */
   retries?: number;
   /** Base of the exponential back-off with jitter; default 500. */
@@ -299,6 +304,10 @@ async function attemptDownload(
       if (new URL(target).protocol !== 'https:') {
         throw fail(current, statusCode, `'${current}' redirected to '${target}': redirected to ${new URL(target).protocol}, and pgcerts only downloads over https:. Use an https:// URL or an https mirror.`);
       }
+      const targetHost = new URL(target).hostname;
+      if (targetHost !== new URL(chain[0] as string).hostname && !opts.redirectHosts?.includes(targetHost)) {
+        throw fail(current, statusCode, `'${current}' redirected to '${withoutUserinfo(target)}', on another host ("${targetHost}"), which the registry does not list for this source. Report it to the provider or to the pgcerts registry, or serve the file from a mirror (PGCERTS_MIRROR).`);
+      }
       if (chain.includes(target)) {
         throw fail(current, statusCode, `'${chain[0]}' is a redirect loop (${[...chain, target].map((u) => `'${u}'`).join(' -> ')}). Check the URL, or report it to the provider.`);
       }
@@ -346,6 +355,19 @@ async function attemptDownload(
 
 const failures = new WeakMap<DownloadError, AttemptFailure>();
 const failedUrls = new WeakMap<object, string>();
+
+/** A URL with any user name and password removed, for messages (a mirror URL may carry a token). */
+export function withoutUserinfo(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.username === '' && parsed.password === '') return url;
+    parsed.username = '';
+    parsed.password = '';
+    return parsed.href;
+  } catch {
+    return url;
+  }
+}
 
 function fail(url: string, status: number | undefined, message: string, options?: { cause?: unknown }, retryable = false, retryAfterMs?: number): DownloadError {
   const error = new DownloadError(url, status, message, options);

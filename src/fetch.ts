@@ -192,7 +192,8 @@ export async function fetchBundle(providerName: string, options: FetchOptions = 
   const provider = registry.getProvider(providerName);
   const trust = selectTrust(provider, options);
   if (!isDownloadable(trust)) throw new PgcertsError('NO_SOURCE', explainNoSource(provider, trust));
-  const { download } = await import('./download.js');
+  const { download, withoutUserinfo } = await import('./download.js');
+  const servedFrom = (url: string, finalUrl: string): string => (finalUrl === url ? url : `${url} (served by ${withoutUserinfo(finalUrl)})`);
   const { parseCertificates } = await import('./pem.js');
   const warnings: string[] = [];
   const warn = (message: string): void => {
@@ -218,14 +219,15 @@ export async function fetchBundle(providerName: string, options: FetchOptions = 
         // Each root comes from its own official URL and must be exactly the pinned certificate.
         const parts = await Promise.all(roots.map(async (root) => {
           const url = root.url as string;
-          const answer = await download(url, { ...options.download, mirror: options.mirror });
+          const answer = await download(url, { ...options.download, mirror: options.mirror, redirectHosts: root.redirectHosts });
+          const served = servedFrom(url, answer.url);
           try {
-            const parsed = parseCertificates(answer.body ?? Buffer.alloc(0), { format: root.format, name: url });
+            const parsed = parseCertificates(answer.body ?? Buffer.alloc(0), { format: root.format, name: served });
             const { validateCertificates } = await import('./validate.js');
             validateCertificates(parsed, { provider, trust, single: root, now: options.now ?? new Date(), keepExpired: true });
             return parsed;
           } catch (error) {
-            throw naming(url, error);
+            throw naming(served, error);
           }
         }));
         for (const part of parts) certs.push(...part);
@@ -248,13 +250,13 @@ export async function fetchBundle(providerName: string, options: FetchOptions = 
   const cache = openCache(options);
   const cached = cache.readOrReport(key, (message) => warn(`${message} Downloading a new copy.`));
   const conditional = !options.force && cached ? { etag: cached.meta.etag, lastModified: cached.meta.lastModified } : {};
-  const answer = await download(picked.url, { ...options.download, ...conditional, mirror: options.mirror });
+  const answer = await download(picked.url, { ...options.download, ...conditional, mirror: options.mirror, redirectHosts: picked.source.redirectHosts });
   if (answer.status === 304 && cached) {
     const touched = await cache.touch(key, { fetchedAt: (options.now ?? new Date()).toISOString(), etag: answer.etag ?? cached.meta.etag, lastModified: answer.lastModified ?? cached.meta.lastModified });
     return resultFromCache(touched ?? cached, provider, trust, picked.url, warnings);
   }
   try {
-    const certs = parseCertificates(answer.body ?? Buffer.alloc(0), { format: picked.source.format, name: picked.url });
+    const certs = parseCertificates(answer.body ?? Buffer.alloc(0), { format: picked.source.format, name: servedFrom(picked.url, answer.url) });
     const result = await validateAndStore(certs, {
       provider, trust, key, from: picked.url, etag: answer.etag, lastModified: answer.lastModified, offline: false,
     }, options);

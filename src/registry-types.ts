@@ -46,6 +46,8 @@ export interface Source {
   format: 'pem' | 'der' | 'pkcs7';
   /** Regions for which a `{region}` URL exists. */
   regions?: string[];
+  /** Other hosts the URL may redirect to; without it, only redirects on the URL's own host are followed. */
+  redirectHosts?: string[];
   cite: Cite;
 }
 
@@ -107,6 +109,8 @@ export interface PinnedCertificate {
   region?: string;
   url?: string;
   format?: 'pem' | 'der';
+  /** Other hosts `url` may redirect to, as for a source. */
+  redirectHosts?: string[];
   note?: string;
   cite: Cite;
 }
