@@ -33,6 +33,8 @@ export type ProbeProblemCode =
   | 'tls-handshake-failed'
   | 'alpn-missing'
   | 'untrusted'
+  /** OpenSSL (which libpq uses) refuses a chain whose signatures lead to a trusted root. */
+  | 'chain-rejected'
   | 'hostname-mismatch'
   | 'expired'
   | 'not-yet-valid'
@@ -191,9 +193,16 @@ export async function probeServer(options: ProbeOptions): Promise<ProbeReport> {
     tls: undefined, chain: [], hostname: undefined, bundle: undefined, publicRoots: undefined, expiry: undefined,
   };
   const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const bundle = given
+    ? { source: 'sslrootcert' as const, file: given.file, certs: given.certs, provider: undefined, trust: undefined, sslmode: undefined, warnings: [], error: undefined }
+    : await resolveBundle(host, forced, { ...options, registry, now });
+  // The handshake is verified by OpenSSL against the same roots a client would use (the bundle,
+  // else the public roots, as sslrootcert=system), so its verdict covers what libpq checks beyond
+  // signatures: key usage and serverAuth, CA flags, path lengths, name constraints, weak keys.
+  const anchors = bundle.error === undefined ? bundle.certs : getPublicRoots();
   const attempt = await connectTls({
     host, port, connectTo: options.hostaddr ?? host, direct: options.direct === true, timeoutMs, where,
-    servername: normalized.type === 'name' ? host : undefined,
+    servername: normalized.type === 'name' ? host : undefined, ca: anchors.map((c) => c.toString()),
   });
   report.address = attempt.address;
   report.sslResponse = attempt.sslResponse;
@@ -202,10 +211,12 @@ export async function probeServer(options: ProbeOptions): Promise<ProbeReport> {
   const { socket } = attempt;
   const problems: ProbeProblem[] = [];
   let served: X509Certificate[];
+  let opensslError: string | undefined;
   try {
     const cipher = socket.getCipher();
     report.tls = { version: socket.getProtocol() ?? 'unknown', cipher: cipher.standardName ?? cipher.name, alpn: socket.alpnProtocol || undefined };
-    served = readServedChain(socket);
+    served = readServedChain(socket, new Set(anchors.map((c) => c.fingerprint256)));
+    opensslError = socket.authorized ? undefined : String(socket.authorizationError ?? 'UNKNOWN');
   } finally {
     // Never send a startup message or credentials: the handshake is all a probe needs. end()
     // rather than destroy(), so the client's last handshake message and close_notify reach the
@@ -221,10 +232,6 @@ export async function probeServer(options: ProbeOptions): Promise<ProbeReport> {
     return finish(report, [...problems, { code: 'tls-handshake-failed', status: 'CRITICAL', message: `${where} sent no certificate in the TLS handshake; verify-full cannot work. Configure ssl_cert_file on the server.` }], where);
   }
   report.chain = served.map((cert) => ({ ...summarizeCertificate(cert), subjectAltNames: splitAltNames(cert.subjectAltName), daysLeft: daysLeft(cert, now) }));
-
-  const bundle = given
-    ? { source: 'sslrootcert' as const, file: given.file, certs: given.certs, provider: undefined, trust: undefined, sslmode: undefined, warnings: [], error: undefined }
-    : await resolveBundle(host, forced, { ...options, registry, now });
   const bundleTrust = bundle.error === undefined ? verifyChain(served, bundle.certs, now, bundle.source === 'sslrootcert' ? 'the CA file' : 'the bundle') : undefined;
   report.bundle = {
     verified: bundleTrust?.verified ?? false,
@@ -242,13 +249,22 @@ export async function probeServer(options: ProbeOptions): Promise<ProbeReport> {
 
   const what = bundle.source === 'sslrootcert' ? `the CA file "${bundle.file}"` : `the ${bundle.provider ?? 'registry'} bundle${bundle.file ? ` "${bundle.file}"` : ''}`;
   let usedPath: X509Certificate[] = [leaf];
+  const rejected = (store: string): ProbeProblem | undefined => {
+    // Dates are judged by the expiry checks against `now`; OpenSSL reads the wall clock.
+    if (opensslError === undefined || OPENSSL_DATE_ERRORS.has(opensslError)) return undefined;
+    return { code: 'chain-rejected', status: 'CRITICAL', message: `The certificate chain of ${where} leads to ${store}, but OpenSSL, which libpq uses, refuses it: ${describeOpensslError(opensslError)} (${opensslError}). A verify-full client will not connect; reissue the server certificate.` };
+  };
   if (bundleTrust?.verified) {
     usedPath = bundleTrust.path;
+    const problem = rejected(what);
+    if (problem) problems.push(problem);
   } else if (bundleTrust) {
     const also = systemTrust.verified ? ' It does verify against the public roots: try sslrootcert=system, and report the registry entry if that is the provider\'s CA.' : '';
     problems.push({ code: 'untrusted', status: 'CRITICAL', message: `The certificate chain of ${where} does not verify against ${what}: ${bundleTrust.reason}.${also || (bundle.source === 'sslrootcert' ? ' Check that the file holds the CA of this server.' : ' Check that the bundle is the right one for this server (`pgcerts lookup`), or fetch it again (`pgcerts fetch --force`).')}` });
   } else if (systemTrust.verified) {
     usedPath = systemTrust.path;
+    const problem = rejected('the public roots');
+    if (problem) problems.push(problem);
   } else {
     problems.push({ code: 'no-bundle', status: 'UNKNOWN', message: `No CA bundle to verify ${where} against: ${bundle.error} The chain does not verify against the public roots either (${systemTrust.reason}). Pass --sslrootcert FILE or --provider ID.` });
   }
@@ -323,6 +339,27 @@ interface ConnectOptions {
   direct: boolean;
   timeoutMs: number;
   where: string;
+  /** PEM roots OpenSSL verifies the handshake against (the verdict is read, never enforced). */
+  ca: string[];
+}
+
+/** OpenSSL's verdicts about dates, left to the expiry checks (which use the injected clock). */
+const OPENSSL_DATE_ERRORS = new Set(['CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID']);
+
+/** What OpenSSL's verification codes (X509_V_ERR_*, as Node names them) mean for a server chain. */
+function describeOpensslError(code: string): string {
+  switch (code) {
+    case 'INVALID_PURPOSE': return 'a certificate may not be used for this purpose (the server certificate lacks serverAuth in its extended key usage, or a CA lacks keyCertSign)';
+    case 'PATH_LENGTH_EXCEEDED': return 'the chain is longer than a CA\'s pathLenConstraint allows';
+    case 'INVALID_CA': return 'a certificate that signs another is not a valid CA (basicConstraints CA:FALSE or missing)';
+    case 'PERMITTED_VIOLATION': return 'a name in the server certificate is outside the names a CA\'s name constraints permit';
+    case 'EXCLUDED_VIOLATION': return 'a name in the server certificate is one a CA\'s name constraints exclude';
+    case 'CA_KEY_TOO_SMALL': case 'EE_KEY_TOO_SMALL': return 'a key is too small for OpenSSL\'s security level';
+    case 'CA_MD_TOO_WEAK': return 'a certificate is signed with a digest too weak for OpenSSL\'s security level (such as SHA-1)';
+    case 'CERT_SIGNATURE_FAILURE': return 'a signature in the chain does not verify';
+    case 'UNHANDLED_CRITICAL_EXTENSION': return 'a certificate has a critical extension OpenSSL does not understand';
+    default: return 'the chain fails OpenSSL\'s verification';
+  }
 }
 
 /** Printable text of an unexpected answer, for a message: the first line, or hex for binary. */
@@ -405,10 +442,12 @@ function connectTls(o: ConnectOptions): Promise<Attempt> {
 
     const startTls = (): void => {
       phase = 'in the TLS handshake';
-      // `ca: []`: no trust store, so the peer chain holds only what the server sent (Node would
-      // otherwise complete it from its own roots); the chain is checked by verifyChain.
+      // Never rejected here: the verdict (socket.authorized) is read after the handshake, next to
+      // the chain checks of verifyChain, so that every reason can be reported.
       tlsSocket = tlsConnect({
-        socket: raw, servername: o.servername, rejectUnauthorized: false, ca: [],
+        socket: raw, servername: o.servername, rejectUnauthorized: false, ca: o.ca,
+        // The name is checked by checkName, with libpq's rules rather than Node's.
+        checkServerIdentity: () => undefined,
         ALPNProtocols: o.direct ? ['postgresql'] : undefined,
       });
       tlsSocket.on('error', (error: NodeJS.ErrnoException) => fail(handshakeProblem(error, o)));
@@ -468,8 +507,12 @@ function connectTls(o: ConnectOptions): Promise<Attempt> {
   });
 }
 
-/** The served chain from the server certificate up, each certificate once. */
-function readServedChain(socket: TLSSocket): X509Certificate[] {
+/**
+ * The served chain from the server certificate up, each certificate once. Node completes the
+ * peer chain from the trust store given to the handshake, so trusted certificates at its top are
+ * left out: the list is what the server sent (less any copy of a trusted root it also sent).
+ */
+function readServedChain(socket: TLSSocket, trusted: ReadonlySet<string>): X509Certificate[] {
   const chain: X509Certificate[] = [];
   const seen = new Set<string>();
   let node: DetailedPeerCertificate | undefined = socket.getPeerCertificate(true);
@@ -478,6 +521,7 @@ function readServedChain(socket: TLSSocket): X509Certificate[] {
     chain.push(new X509Certificate(node.raw));
     node = node.issuerCertificate;
   }
+  while (chain.length > 1 && trusted.has((chain[chain.length - 1] as X509Certificate).fingerprint256)) chain.pop();
   return chain;
 }
 

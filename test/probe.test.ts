@@ -188,6 +188,25 @@ describe('probeServer', () => {
     await vi.waitFor(() => expect(server.servernames).toEqual([HOST, false]));
   });
 
+  it('is CRITICAL when OpenSSL refuses a chain whose signatures verify: no serverAuth, or a pathlen broken', async () => {
+    const clientOnly = createServerCertificate(intermediate, { commonName: HOST, extKeyUsage: { clientAuth: true } });
+    const noServerAuth = await probe(await serve('tls', clientOnly));
+    expect(noServerAuth.status).toBe('CRITICAL');
+    expect(codes(noServerAuth)).toEqual(['chain-rejected']);
+    expect(noServerAuth.bundle?.verified).toBe(true);
+    expect(noServerAuth.problems[0]?.message).toMatch(/^The certificate chain of .* leads to the CA file ".*", but OpenSSL, which libpq uses, refuses it: .*serverAuth.* \(INVALID_PURPOSE\)\. A verify-full client will not connect; reissue the server certificate\.$/);
+
+    const strictRoot = createCa({ commonName: 'pgcerts probe pathlen root', pathLen: 0 });
+    const middle = createIntermediate(strictRoot, { commonName: 'pgcerts probe pathlen intermediate' });
+    const tooDeep = createServerCertificate(middle, { commonName: HOST });
+    const deep = await probe(await serve('tls', tooDeep, [middle]), { sslrootcert: write('pathlen-root.pem', strictRoot.pem) });
+    expect(codes(deep)).toEqual(['chain-rejected']);
+    expect(deep.problems[0]?.message).toContain('(PATH_LENGTH_EXCEEDED)');
+    // The served chain is what the server sent, not completed from the CA file.
+    expect(deep.chain.map((c) => c.subject)).toEqual([`CN=${HOST}`, 'CN=pgcerts probe pathlen intermediate']);
+
+  });
+
   it('does not match a wildcard that libpq would refuse', async () => {
     const server = await serve('tls', createServerCertificate(intermediate, { commonName: 'x', dnsNames: ['my*.abc123xyz.eu-west-1.rds.amazonaws.com', '*.eu-west-1.rds.amazonaws.com'] }));
     expect(codes(await probe(server))).toEqual(['hostname-mismatch']);

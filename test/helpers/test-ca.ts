@@ -22,6 +22,8 @@ export interface CertificateOptions {
   keyBits?: number;
   /** SHA-256 unless given ('sha1' makes a weak certificate). */
   digest?: 'sha256' | 'sha1' | 'sha384';
+  /** For CAs: basicConstraints pathLenConstraint. */
+  pathLen?: number;
 }
 
 const DAY_MS = 86_400_000;
@@ -79,7 +81,7 @@ function build(
 /** A self-signed CA certificate (also how to forge a root that carries a real CA's name). */
 export function createCa(options: CertificateOptions): TestCertificate {
   return build(options, undefined, [
-    { name: 'basicConstraints', cA: true, critical: true },
+    { name: 'basicConstraints', cA: true, critical: true, ...(options.pathLen === undefined ? {} : { pathLenConstraint: options.pathLen }) },
     { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
     { name: 'subjectKeyIdentifier' },
   ]);
@@ -88,7 +90,7 @@ export function createCa(options: CertificateOptions): TestCertificate {
 /** An intermediate CA signed by `issuer`. */
 export function createIntermediate(issuer: TestCertificate, options: CertificateOptions): TestCertificate {
   return build(options, issuer, [
-    { name: 'basicConstraints', cA: true, critical: true },
+    { name: 'basicConstraints', cA: true, critical: true, ...(options.pathLen === undefined ? {} : { pathLenConstraint: options.pathLen }) },
     { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
   ]);
 }
@@ -96,7 +98,7 @@ export function createIntermediate(issuer: TestCertificate, options: Certificate
 /** A TLS server certificate signed by `issuer`, valid for the given DNS names and IP addresses. */
 export function createServerCertificate(
   issuer: TestCertificate,
-  options: CertificateOptions & { dnsNames?: string[]; ipAddresses?: string[] },
+  options: CertificateOptions & { dnsNames?: string[]; ipAddresses?: string[]; extKeyUsage?: { serverAuth?: boolean; clientAuth?: boolean } },
 ): TestCertificate {
   const altNames = [
     ...(options.dnsNames ?? [options.commonName]).map((value) => ({ type: 2, value })),
@@ -105,7 +107,7 @@ export function createServerCertificate(
   return build(options, issuer, [
     { name: 'basicConstraints', cA: false },
     { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
-    { name: 'extKeyUsage', serverAuth: true },
+    { name: 'extKeyUsage', ...(options.extKeyUsage ?? { serverAuth: true }) },
     { name: 'subjectAltName', altNames },
   ]);
 }
