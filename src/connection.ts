@@ -110,6 +110,9 @@ function parseUrl(input: string): ConnectionTarget {
     for (const pair of tail.slice(query + 1).split('&')) {
       if (!pair) continue;
       const eq = pair.indexOf('=');
+      // libpq refuses it too ("missing key/value separator"); never quote it: it may be the end
+      // of a password with an unencoded "&".
+      if (eq < 0) throw new PgcertsError('INVALID_INPUT', `A query parameter of the connection URL ${quoteInput(input)} has no "=", which libpq refuses; write key=value pairs, and percent-encode "&", "=" and "#" in values (%26, %3D, %23).`);
       const key = decode(eq < 0 ? pair : pair.slice(0, eq), 'parameter name');
       // libpq does not read "+" as a space (node-postgres does: see readNodePostgresUrl).
       target.params[key] = decode(eq < 0 ? '' : pair.slice(eq + 1), `value of "${key}"`);

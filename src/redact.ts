@@ -48,7 +48,7 @@ function unexplainedAt(after: string, hostHasUserInfo: boolean): number {
     if (at >= 0) {
       const eq = pair.indexOf('=');
       const key = eq < 0 ? '' : decodeKey(pair.slice(0, eq));
-      const explained = eq >= 0 && eq < pair.indexOf('@') && KEYWORD.test(key) && (hostHasUserInfo || AT_KEYS.has(key));
+      const explained = eq >= 0 && eq < pair.indexOf('@') && KEYWORD.test(key) && (hostHasUserInfo || AT_KEYS.has(key) || SECRET_PARAMS.has(key));
       if (!explained) last = offset + at;
     }
     offset += pair.length + 1;
@@ -88,19 +88,37 @@ function redactUserInfo(userinfo: string): string {
   return colon < 0 ? userinfo : `${userinfo.slice(0, colon)}:***`;
 }
 
-/** Query pairs (`&`-separated, as libpq splits them, a `#` being data) with secret values hidden. */
+/** `key=***` when the pair's key names a secret, else `undefined`. */
+function redactPair(pair: string): string | undefined {
+  const eq = pair.indexOf('=');
+  return eq >= 0 && SECRET_PARAMS.has(decodeKey(pair.slice(0, eq))) ? `${pair.slice(0, eq)}=***` : undefined;
+}
+
+/**
+ * Query pairs with secret values hidden. Pairs are split at `&` as libpq splits them (a secret
+ * value runs to the next `&`, a `#` in it being data); a pair after a `#`, in the fragment that
+ * node-postgres drops, is hidden too (`a=b#password=x`).
+ */
 function redactQuery(tail: string): string {
   const query = tail.indexOf('?');
   if (query < 0) return tail;
-  return tail.slice(0, query + 1) + tail.slice(query + 1).split('&').map((pair) => {
-    const eq = pair.indexOf('=');
-    if (eq < 0) return pair;
-    // The fragment node-postgres drops may hold a pair too: `a=b#password=x`.
+  const shown: string[] = [];
+  let hiding = false;
+  for (const pair of tail.slice(query + 1).split('&')) {
+    // After a secret, text that is no key=value pair is the rest of a password with a raw "&".
+    if (hiding && !/^[A-Za-z_%][A-Za-z0-9_%]*=/.test(pair)) continue;
+    const secret = redactPair(pair);
+    hiding = secret !== undefined;
+    if (secret !== undefined) {
+      shown.push(secret);
+      continue;
+    }
     const hash = pair.indexOf('#');
-    const head = hash >= 0 && hash < eq ? pair.slice(0, hash + 1) : '';
-    const key = decodeKey(pair.slice(head.length, eq));
-    return SECRET_PARAMS.has(key) ? `${pair.slice(0, eq)}=***` : pair;
-  }).join('&');
+    const fragment = hash < 0 ? undefined : redactPair(pair.slice(hash + 1));
+    hiding = fragment !== undefined;
+    shown.push(fragment === undefined ? pair : `${pair.slice(0, hash + 1)}${fragment}`);
+  }
+  return tail.slice(0, query + 1) + shown.join('&');
 }
 
 function redactUrl(text: string, info: UrlUserInfo): string {
@@ -135,14 +153,14 @@ function redactConninfo(text: string): string | undefined {
  * scheme loses what is before the `@`, and `password=...` pairs anywhere lose their values.
  */
 function redactFreeText(text: string): string {
-  let shown = text;
+  let shown = text.replace(/(^|[\s?&;,#])(password|sslpassword|oauth_client_secret)(\s*=\s*)(?:'(?:[^'\\]|\\.)*'?|\S*)/g, '$1$2$3***');
   const at = shown.lastIndexOf('@');
   if (at >= 0) {
     const before = shown.slice(0, at);
     const colon = before.indexOf(':');
     shown = colon >= 0 && /^[\w.-]*$/.test(before.slice(0, colon)) ? `${before.slice(0, colon)}:***${shown.slice(at)}` : `***${shown.slice(at)}`;
   }
-  return shown.replace(/(^|[\s?&;,#])(password|sslpassword|oauth_client_secret)(\s*=\s*)(?:'(?:[^'\\]|\\.)*'?|[^\s&]*)/g, '$1$2$3***');
+  return shown;
 }
 
 /**
