@@ -46,18 +46,18 @@ function parsePort(text: string, where: string): number {
  * name longer than any host.
  */
 function checkHostText(spec: string, where: string): void {
+  const orUrl = where === 'the host' ? ', or a postgres:// URL' : '';
   if (/^(?:jdbc:)?[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(spec)) {
-    throw new PgcertsError('INVALID_INPUT', `${quoteInput(spec)} in ${where} is a URL, not a host; give the host name alone (${where === 'the host' ? 'or a postgres:// URL' : 'no scheme, user or path'}).`);
+    throw new PgcertsError('INVALID_INPUT', `${quoteInput(spec)} in ${where} is a URL, not a host; give the host name alone.`);
   }
   if (spec.includes('@')) {
-    const url = where === 'the host' ? ', or write the whole string as a postgres://user:password@host URL' : '';
-    throw new PgcertsError('INVALID_INPUT', `${quoteInput(spec)} in ${where} holds user info ("user:password@"), which a host does not; give the host name alone${url}.`);
+    throw new PgcertsError('INVALID_INPUT', `${quoteInput(spec)} in ${where} holds user info ("user:password@"); give the host name alone${orUrl}.`);
   }
   if (spec.includes('=')) {
-    throw new PgcertsError('INVALID_INPUT', `${quoteInput(spec)} in ${where} holds "=", which a host does not; give the host name alone, or a key=value string that starts with a keyword (host=...).`);
+    throw new PgcertsError('INVALID_INPUT', `${quoteInput(spec)} in ${where} holds "="; give the host name alone, or a key=value string starting with host=.`);
   }
   if (spec.length > MAX_HOST_CHARS) {
-    throw new PgcertsError('INVALID_INPUT', `The host ${quoteInput(spec, 40)} in ${where} is longer than any host name (at most 253 characters); give the host name alone.`);
+    throw new PgcertsError('INVALID_INPUT', `The host ${quoteInput(spec, 40)} in ${where} is longer than any host name (253); give the host name alone.`);
   }
 }
 

@@ -2,7 +2,7 @@
 export const SECRET_PARAMS: ReadonlySet<string> = new Set(['password', 'sslpassword', 'oauth_client_secret']);
 
 /** How much of an input a message quotes at most, before the redacted text is cut. */
-export const MAX_QUOTED_CHARS = 80;
+export const MAX_QUOTED_CHARS = 60;
 
 /** `postgres://`, `jdbc:postgresql://`, `https://`: any scheme with `//`. */
 const URL_PREFIX = /^(?:jdbc:)?[A-Za-z][A-Za-z0-9+.-]*:\/\//;
