@@ -1,4 +1,7 @@
 import { PgcertsError } from './errors.js';
+import { findUrlUserInfo, quoteInput } from './redact.js';
+
+export { redactConnectionString } from './redact.js';
 
 /** One host of a connection target, as written (not yet normalised). */
 export interface HostSpec {
@@ -18,6 +21,9 @@ export interface ConnectionTarget {
 }
 
 const URL_SCHEME = /^postgres(?:ql)?:\/\//i;
+// A DNS name has at most 253 characters (RFC 1035), a Unix socket path at most 107 (sun_path).
+const MAX_HOST_CHARS = 255;
+const ENCODE_HINT = 'percent-encode "/", "?", "#", "@" and ":" in the user name and password (%2F, %3F, %23, %40, %3A; encodeURIComponent does it)';
 
 function decode(text: string, what: string): string {
   try {
@@ -29,21 +35,47 @@ function decode(text: string, what: string): string {
 
 function parsePort(text: string, where: string): number {
   if (!/^\d{1,5}$/.test(text) || Number(text) < 1 || Number(text) > 65535) {
-    throw new PgcertsError('INVALID_INPUT', `Port "${text}" in ${where} is not a number from 1 to 65535; fix the port.`);
+    throw new PgcertsError('INVALID_INPUT', `Port ${quoteInput(text, 20)} in ${where} is not a number from 1 to 65535; fix the port.`);
   }
   return Number(text);
 }
 
-/** Split `host`, `host:port`, `[v6]` or `[v6]:port`. */
+/**
+ * Refuse text that is not a host before any part of it is echoed as one: a URL, user info
+ * (`user:password@host`, whose password would print as a "port"), a `key=value` pair, or a
+ * name longer than any host.
+ */
+function checkHostText(spec: string, where: string): void {
+  const orUrl = where === 'the host' ? ', or a postgres:// URL' : '';
+  if (/^(?:jdbc:)?[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(spec)) {
+    throw new PgcertsError('INVALID_INPUT', `${quoteInput(spec)} in ${where} is a URL, not a host; give the host name alone.`);
+  }
+  if (spec.includes('@')) {
+    throw new PgcertsError('INVALID_INPUT', `${quoteInput(spec)} in ${where} holds user info ("user:password@"); give the host name alone${orUrl}.`);
+  }
+  if (spec.includes('=')) {
+    throw new PgcertsError('INVALID_INPUT', `${quoteInput(spec)} in ${where} holds "="; give the host name alone, or a key=value string starting with host=.`);
+  }
+  if (spec.length > MAX_HOST_CHARS) {
+    throw new PgcertsError('INVALID_INPUT', `The host ${quoteInput(spec, 40)} in ${where} is longer than any host name (253); give the host name alone.`);
+  }
+}
+
+/**
+ * Split `host`, `host:port`, `[v6]` or `[v6]:port`.
+ * @throws PgcertsError `INVALID_INPUT` for a bad port, and for text that is no host at all (a
+ *   URL, user info, `key=value`, over 255 characters); messages quote the text redacted and cut.
+ */
 export function parseHostPort(text: string, where = 'the host'): HostSpec {
   const spec = text.trim();
+  checkHostText(spec, where);
   if (spec.startsWith('[')) {
     const end = spec.indexOf(']');
-    if (end < 0) throw new PgcertsError('INVALID_INPUT', `IPv6 address "${spec}" in ${where} has no closing "]"; write it as [addr]:port.`);
+    if (end < 0) throw new PgcertsError('INVALID_INPUT', `IPv6 address ${quoteInput(spec)} in ${where} has no closing "]"; write it as [addr]:port.`);
     const host = spec.slice(1, end);
     const rest = spec.slice(end + 1);
     if (rest === '') return { host };
-    if (!rest.startsWith(':')) throw new PgcertsError('INVALID_INPUT', `Unexpected "${rest}" after "[${host}]" in ${where}; write it as [addr]:port.`);
+    if (!rest.startsWith(':')) throw new PgcertsError('INVALID_INPUT', `Unexpected ${quoteInput(rest)} after "[${host}]" in ${where}; write it as [addr]:port.`);
     return { host, port: parsePort(rest.slice(1), where) };
   }
   const colon = spec.lastIndexOf(':');
@@ -53,13 +85,17 @@ export function parseHostPort(text: string, where = 'the host'): HostSpec {
 }
 
 function parseUrl(input: string): ConnectionTarget {
-  const rest = input.slice(input.indexOf('://') + 3);
-  const authorityEnd = rest.search(/[/?]/);
-  const authority = authorityEnd < 0 ? rest : rest.slice(0, authorityEnd);
-  const tail = authorityEnd < 0 ? '' : rest.slice(authorityEnd);
-  const at = authority.lastIndexOf('@');
-  const userinfo = at < 0 ? '' : authority.slice(0, at);
-  const hostlist = at < 0 ? authority : authority.slice(at + 1);
+  const info = findUrlUserInfo(input);
+  if (!info || info.ambiguous) {
+    throw new PgcertsError('INVALID_INPUT', `The connection URL ${quoteInput(input)} has an "@" after its first "/", so its password may hold an unencoded "/"; ${ENCODE_HINT}.`);
+  }
+  // As libpq: the user info runs to the "@" before the first "/" (a "?" or "#" in it is data),
+  // the host list to the first "/" or "?".
+  const userinfo = info.at < 0 ? '' : input.slice(info.start, info.at);
+  const rest = input.slice(info.at < 0 ? info.start : info.at + 1);
+  const hostEnd = rest.search(/[/?]/);
+  const hostlist = hostEnd < 0 ? rest : rest.slice(0, hostEnd);
+  const tail = hostEnd < 0 ? '' : rest.slice(hostEnd);
 
   const target: ConnectionTarget = { form: 'url', hosts: [], params: {} };
   if (userinfo) {
@@ -74,8 +110,12 @@ function parseUrl(input: string): ConnectionTarget {
     for (const pair of tail.slice(query + 1).split('&')) {
       if (!pair) continue;
       const eq = pair.indexOf('=');
+      // libpq refuses it too ("missing key/value separator"); never quote it: it may be the end
+      // of a password with an unencoded "&".
+      if (eq < 0) throw new PgcertsError('INVALID_INPUT', `A query parameter of the connection URL ${quoteInput(input)} has no "=", which libpq refuses; write key=value pairs, and percent-encode "&", "=" and "#" in values (%26, %3D, %23).`);
       const key = decode(eq < 0 ? pair : pair.slice(0, eq), 'parameter name');
-      target.params[key] = decode(eq < 0 ? '' : pair.slice(eq + 1).replace(/\+/g, ' '), `value of "${key}"`);
+      // libpq does not read "+" as a space (node-postgres does: see readNodePostgresUrl).
+      target.params[key] = decode(eq < 0 ? '' : pair.slice(eq + 1), `value of "${key}"`);
     }
   }
   if (hostlist) {
@@ -116,7 +156,12 @@ function applyHostParams(target: ConnectionTarget): void {
   const hostParam = target.params.host;
   const portParam = target.params.port;
   if (hostParam !== undefined && hostParam !== '') {
-    target.hosts = hostParam.split(',').map((host) => ({ host: host.trim() }));
+    target.hosts = hostParam.split(',').map((host) => {
+      const spec = host.trim();
+      // A directory (Unix socket) is not a host name; anything else must look like one.
+      if (!spec.startsWith('/')) checkHostText(spec, 'the host parameter');
+      return { host: spec };
+    });
   }
   if (portParam !== undefined && portParam !== '') {
     const ports = portParam.split(',');
@@ -137,9 +182,12 @@ export function parseConnectionTarget(input: string): ConnectionTarget {
   if (text === '') throw new PgcertsError('INVALID_INPUT', 'The host is empty; give a host name, a postgres:// URL or a key=value connection string.');
   if (URL_SCHEME.test(text)) return parseUrl(text);
   if (/^[A-Za-z_][A-Za-z0-9_]*\s*=/.test(text)) return parseConninfo(text);
+  if (/^jdbc:postgresql:\/\//i.test(text)) {
+    throw new PgcertsError('INVALID_INPUT', `${quoteInput(text)} is a JDBC URL; libpq and node-postgres read it without the "jdbc:" prefix (postgresql://...), with user and password in the user info. Drop the prefix, or give the host name alone.`);
+  }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) {
     const scheme = text.slice(0, text.indexOf(':'));
-    throw new PgcertsError('INVALID_INPUT', `"${scheme}://" is not a PostgreSQL URL; use postgres:// or postgresql://, or give the host name alone.`);
+    throw new PgcertsError('INVALID_INPUT', `${quoteInput(`${scheme}://`, 40)} is not a PostgreSQL URL; use postgres:// or postgresql://, or give the host name alone.`);
   }
   return { form: 'host', hosts: [parseHostPort(text)], params: {} };
 }
@@ -167,16 +215,33 @@ export function secureConnectionString(input: string, rootCertPath: string, sslm
   const text = input.trim();
   const replaced = new Set(['sslmode', 'sslrootcert']);
   if (target.form === 'url') {
-    const query = text.indexOf('?');
+    const info = findUrlUserInfo(text);
+    const hostStart = info === undefined || info.at < 0 ? (info?.start ?? 0) : info.at + 1;
+    const query = text.indexOf('?', hostStart);
     const base = query < 0 ? text : text.slice(0, query);
-    const kept = query < 0 ? [] : text.slice(query + 1).split('&').filter((pair) => {
-      if (pair === '') return false;
+    // node-postgres (a WHATWG URL) reads nothing after a "#", libpq reads "#" as data: a "#"
+    // before the query would hide the new parameters from node-postgres.
+    if (base.includes('#')) {
+      throw new PgcertsError('INVALID_INPUT', `The connection URL ${quoteInput(text)} has a "#" before its query: node-postgres reads everything after it as a fragment and would ignore sslmode. Write "#" as %23 (in a password: ${ENCODE_HINT}).`);
+    }
+    const pairs = query < 0 ? [] : text.slice(query + 1).split('&');
+    const kept: string[] = [];
+    for (const pair of pairs) {
+      if (pair === '') continue;
       const eq = pair.indexOf('=');
-      return !replaced.has(decodeURIComponent(eq < 0 ? pair : pair.slice(0, eq)));
-    });
-    kept.push(`sslmode=${sslmode}`, `sslrootcert=${encodeQueryValue(rootCertPath)}`);
+      if (!replaced.has(decodeURIComponent(eq < 0 ? pair : pair.slice(0, eq)))) {
+        kept.push(pair);
+      } else if (pair.includes('#')) {
+        throw new PgcertsError('INVALID_INPUT', `The ${quoteInput(pair.slice(0, eq < 0 ? pair.length : eq), 20)} parameter of ${quoteInput(text)} holds a "#": libpq reads it as part of the value, node-postgres as the start of a fragment. Remove the "#..." and run again.`);
+      }
+    }
+    // New parameters go before the first pair holding a "#" (the end when there is none), where
+    // node-postgres, which stops at the "#", and libpq, which reads on, both read them.
+    const hash = kept.findIndex((pair) => pair.includes('#'));
+    const at = hash < 0 ? kept.length : hash;
+    kept.splice(at, 0, `sslmode=${sslmode}`, `sslrootcert=${encodeQueryValue(rootCertPath)}`);
     // A URL without a path needs one before the query for some parsers: postgres://host/?...
-    const separator = /^postgres(?:ql)?:\/\/[^/]*$/i.test(base) ? '/?' : '?';
+    const separator = base.slice(hostStart).includes('/') ? '?' : '/?';
     return `${base}${separator}${kept.join('&')}`;
   }
   if (target.form === 'conninfo') {
@@ -195,60 +260,33 @@ export function secureConnectionString(input: string, rootCertPath: string, sslm
   throw new PgcertsError('INVALID_INPUT', 'Give a postgres:// URL or a key=value connection string to secure, not a bare host; for a host, use `pgcerts env <host>`.');
 }
 
-/** Parameters whose values are secrets: the password and the client key's passphrase. */
-const SECRET_PARAMS = new Set(['password', 'sslpassword']);
+/** What node-postgres 8 reads from a URL, or why it cannot read it. */
+export type NodePostgresUrl =
+  | { reads: true; params: Record<string, string>; host: string; fragment: string | undefined }
+  | { reads: false; reason: string };
 
 /**
- * The connection string with its secrets replaced by `***`: the password in a URL's user info,
- * and `password` / `sslpassword` parameters in a URL query or a libpq `key=value` string.
- * Everything else is kept as written. Text that cannot be read is returned as `***` entirely,
- * since it might hold a password anywhere.
- * @example redactConnectionString('postgres://app:s3cret@db.example.com/app') // 'postgres://app:***@db.example.com/app'
+ * Read a URL as node-postgres 8 does (pg-connection-string 2: `new URL(str, 'postgres://base')`,
+ * retried with a dummy host): query values decoded as form data, so `+` is a space, and nothing
+ * after the first `#` (the fragment) is read. libpq differs on both (see
+ * {@link parseConnectionTarget}). No file is read.
+ * @example readNodePostgresUrl('postgres://h/db?application_name=a+b#x').params // { application_name: 'a b' }
  */
-export function redactConnectionString(input: string): string {
-  const text = input.trim();
-  if (URL_SCHEME.test(text)) {
-    const start = text.indexOf('://') + 3;
-    const rest = text.slice(start);
-    const authorityEnd = rest.search(/[/?]/);
-    const authority = authorityEnd < 0 ? rest : rest.slice(0, authorityEnd);
-    const tail = authorityEnd < 0 ? '' : rest.slice(authorityEnd);
-    const at = authority.lastIndexOf('@');
-    let shownAuthority = authority;
-    if (at >= 0) {
-      const userinfo = authority.slice(0, at);
-      const colon = userinfo.indexOf(':');
-      if (colon >= 0) shownAuthority = `${userinfo.slice(0, colon)}:***${authority.slice(at)}`;
+export function readNodePostgresUrl(input: string): NodePostgresUrl {
+  let text = input.trim();
+  let url: URL;
+  try {
+    // pg-connection-string's own step: spaces and stray "%" are encoded first.
+    if (/ |%[^a-f0-9]|%[a-f0-9][^a-f0-9]/i.test(text)) text = encodeURI(text).replace(/%25(\d\d)/g, '%$1');
+    try {
+      url = new URL(text, 'postgres://base');
+    } catch {
+      url = new URL(text.replace('@/', '@___DUMMY___/'), 'postgres://base');
     }
-    const query = tail.indexOf('?');
-    const shownTail = query < 0 ? tail : tail.slice(0, query + 1) + tail.slice(query + 1).split('&').map((pair) => {
-      const eq = pair.indexOf('=');
-      let key: string;
-      try {
-        key = decodeURIComponent(eq < 0 ? pair : pair.slice(0, eq));
-      } catch {
-        key = eq < 0 ? pair : pair.slice(0, eq);
-      }
-      return eq >= 0 && SECRET_PARAMS.has(key) ? `${pair.slice(0, eq)}=***` : pair;
-    }).join('&');
-    return `${text.slice(0, start)}${shownAuthority}${shownTail}`;
+  } catch {
+    return { reads: false, reason: 'the WHATWG URL parser node-postgres uses rejects it (an unencoded "/", "?", "#" or "@" in the user info, or a bad port)' };
   }
-  if (/^[A-Za-z_][A-Za-z0-9_]*\s*=/.test(text)) {
-    const re = /(\s*)([A-Za-z_][A-Za-z0-9_]*)(\s*=\s*)('(?:[^'\\]|\\.)*'|(?:[^\s'\\]|\\.)*)/y;
-    let shown = '';
-    let index = 0;
-    while (index < text.length) {
-      re.lastIndex = index;
-      const m = re.exec(text);
-      if (!m || m[0] === '') return '***';
-      shown += SECRET_PARAMS.has(m[2] as string) ? `${m[1]}${m[2]}${m[3]}***` : m[0];
-      index = re.lastIndex;
-      const spaces = /[ \t]*/y;
-      spaces.lastIndex = index;
-      shown += spaces.exec(text)?.[0] ?? '';
-      index = spaces.lastIndex;
-    }
-    return shown;
-  }
-  return text;
+  const params: Record<string, string> = {};
+  for (const [key, value] of url.searchParams) params[key] = value;
+  return { reads: true, params, host: url.hostname.replace(/^\[(.+)\]$/, '$1'), fragment: url.hash === '' ? undefined : url.hash.slice(1) };
 }

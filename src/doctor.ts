@@ -4,8 +4,9 @@ import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { BundleCache, getCacheDir } from './cache.js';
 import { summarizeCertificate } from './certificate.js';
-import { parseConnectionTarget, redactConnectionString, secureConnectionString, type ConnectionTarget, type HostSpec } from './connection.js';
+import { parseConnectionTarget, readNodePostgresUrl, redactConnectionString, secureConnectionString, type ConnectionTarget, type HostSpec, type NodePostgresUrl } from './connection.js';
 import { PgcertsError } from './errors.js';
+import { SECRET_PARAMS as SECRET_KEYS } from './redact.js';
 import { normalizeHost } from './hostname.js';
 import { lookupHost, type LookupResult } from './lookup.js';
 import { parseCertificates } from './pem.js';
@@ -56,6 +57,9 @@ export type FindingCode =
   | 'PG_MULTI_HOST'
   | 'PG_HOSTADDR'
   | 'PG_ENV_SSLROOTCERT'
+  | 'PG_URL_INVALID'
+  | 'PG_FRAGMENT'
+  | 'PG_PLUS_SPACE'
   | 'PARAM_IGNORED'
   | 'FIX_FAILED'
   | 'BUNDLE_NOTE';
@@ -188,7 +192,12 @@ function commonName(subject: string): string {
 /** The resolved facts the analysis works from. */
 interface Context {
   target: ConnectionTarget;
+  /** As libpq reads them. */
   params: Record<string, string>;
+  /** The URL as node-postgres reads it (`undefined` for a key=value string). */
+  pg: NodePostgresUrl | undefined;
+  /** The parameters node-postgres reads (empty when it reads none). */
+  pgParams: Record<string, string>;
   env: Record<string, string | undefined>;
   cwd: string;
   now: Date;
@@ -413,12 +422,19 @@ function analyzeLibpq(ctx: Context, options: DiagnoseOptions): LibpqState {
 }
 
 function analyzeNodePostgres(ctx: Context): ClientBehaviour {
-  const { params, env } = ctx;
+  const { env } = ctx;
+  const params = ctx.pgParams;
   const none = { verifiesChain: false, verifiesHostName: false };
   if (ctx.target.form !== 'url') {
     return {
       reads: false, refusal: 'node-postgres reads only postgres:// URLs, not key=value strings.', sslmode: undefined, sslmodeFrom: undefined,
       encryption: 'never', ...none, roots: { kind: 'none' }, summary: 'does not read key=value strings (pg-connection-string parses URLs only).',
+    };
+  }
+  if (ctx.pg?.reads === false) {
+    return {
+      reads: false, refusal: `node-postgres cannot read this URL: ${ctx.pg.reason}.`, sslmode: undefined, sslmodeFrom: undefined,
+      encryption: 'never', ...none, roots: { kind: 'none' }, summary: 'fails before connecting: pg-connection-string throws "Invalid URL".',
     };
   }
   const rootParam = present(params.sslrootcert);
@@ -519,7 +535,6 @@ function sslmodeFindings(ctx: Context, libpq: LibpqState, pg: ClientBehaviour, r
   const level = (severity: FindingSeverity): FindingSeverity => (relaxed ? 'info' : severity);
   const unverifiable = ctx.hosts.length > 0 && ctx.hosts.every((h) => h.trust?.kind === 'none');
   const { params, env } = ctx;
-  const compat = params.uselibpqcompat === 'true';
 
   // libpq
   const lb = libpq.behaviour;
@@ -557,9 +572,43 @@ function sslmodeFindings(ctx: Context, libpq: LibpqState, pg: ClientBehaviour, r
 
   // node-postgres
   if (!pg.reads) {
-    add(ctx, 'info', 'PG_CONNINFO', 'node-postgres', 'node-postgres reads only postgres:// URLs: pg-connection-string turns a key=value string into a database name on host "base". For pg, write the same settings as a URL.');
+    if (ctx.target.form === 'url') {
+      add(ctx, level('warning'), 'PG_URL_INVALID', 'node-postgres', `node-postgres cannot read this URL: ${ctx.pg?.reads === false ? ctx.pg.reason : 'it does not parse'}. libpq reads it; for pg, ${'percent-encode "/", "?", "#" and "@" in the user name and password (encodeURIComponent)'}.`);
+    } else {
+      add(ctx, 'info', 'PG_CONNINFO', 'node-postgres', 'node-postgres reads only postgres:// URLs: pg-connection-string turns a key=value string into a database name on host "base". For pg, write the same settings as a URL.');
+    }
     return;
   }
+  readingFindings(ctx);
+  return nodePostgresModeFindings(ctx, pg, level, unverifiable);
+}
+
+/** Where node-postgres reads other parameters than libpq: a `#` fragment, `+` in values. */
+function readingFindings(ctx: Context): void {
+  const libpqParams = ctx.params;
+  const pgParams = ctx.pgParams;
+  if (ctx.pg?.reads && ctx.pg.fragment !== undefined) {
+    const lost = Object.keys(libpqParams).filter((key) => key !== 'password' && pgParams[key] === undefined && !['host', 'port', 'dbname', 'user'].includes(key));
+    const glued = Object.entries(libpqParams).filter(([key, value]) => value.includes('#') && !SECRET_KEYS.has(key)).map(([key, value]) => `${key}=${quoteValue(value)}`);
+    const what = lost.length > 0 ? `it does not read ${lost.map((k) => `"${k}"`).join(', ')}, which libpq reads` : 'it reads no parameter from it';
+    const libpqSide = glued.length > 0 ? ` libpq has no fragments and reads the "#" as data (${glued.slice(0, 3).join(', ')}).` : '';
+    add(ctx, lost.some((k) => k.startsWith('ssl')) ? 'warning' : 'info', 'PG_FRAGMENT', 'node-postgres', `node-postgres drops everything after "#" (a URL fragment): ${what}.${libpqSide} Remove the "#..." or encode it as %23; the fixed string puts sslmode and sslrootcert before it.`);
+  }
+  const plus = Object.keys(pgParams).filter((key) => !SECRET_KEYS.has(key) && libpqParams[key] !== undefined && libpqParams[key] !== pgParams[key] && libpqParams[key]?.includes('+'));
+  if (plus.length > 0) {
+    const shown = plus.slice(0, 3).map((key) => `${key}: libpq ${quoteValue(libpqParams[key] as string)}, node-postgres ${quoteValue(pgParams[key] as string)}`);
+    add(ctx, plus.some((k) => k.startsWith('ssl')) ? 'warning' : 'info', 'PG_PLUS_SPACE', 'both', `node-postgres reads "+" in a URL value as a space, libpq as "+" (${shown.join('; ')}). Write "+" as %2B and a space as %20, which both read alike.`);
+  }
+}
+
+function quoteValue(value: string): string {
+  return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}...` : value);
+}
+
+function nodePostgresModeFindings(ctx: Context, pg: ClientBehaviour, level: (severity: FindingSeverity) => FindingSeverity, unverifiable: boolean): void {
+  const { env } = ctx;
+  const params = ctx.pgParams;
+  const compat = params.uselibpqcompat === 'true';
   const pgMode = present(params.sslmode);
   const sslParams = ['sslmode', 'sslrootcert', 'sslcert', 'sslkey'].some((key) => present(params[key]) !== undefined);
   if (env.NODE_TLS_REJECT_UNAUTHORIZED === '0') {
@@ -614,12 +663,15 @@ function rootCertFindings(ctx: Context, libpq: LibpqState, pg: ClientBehaviour, 
       }
     }
   }
-  if (paramRoot === 'system' && pg.reads) {
+  const pgRoot = present(ctx.pgParams.sslrootcert);
+  if (pgRoot === 'system' && pg.reads) {
     add(ctx, level('error'), 'SSLROOTCERT_SYSTEM_PG', 'node-postgres', `node-postgres does not support sslrootcert=system: it reads a file named "system" and fails (ENOENT). For pg, drop sslrootcert to use Node's built-in roots (public-CA providers only), or give the bundle's path: ${URL_FIX}.`);
   }
 
   const files: Array<{ written: string; from: 'connection string' | 'environment' | 'default'; client: FindingClient; label: string }> = [];
-  if (paramRoot !== undefined && paramRoot !== 'system') files.push({ written: paramRoot, from: 'connection string', client: pg.reads ? 'both' : 'libpq', label: `sslrootcert "${paramRoot}"` });
+  if (paramRoot !== undefined && paramRoot !== 'system') files.push({ written: paramRoot, from: 'connection string', client: pg.reads && pgRoot === paramRoot ? 'both' : 'libpq', label: `sslrootcert "${paramRoot}"` });
+  // node-postgres may read another file: "+" as a space, or a fragment hiding the parameter.
+  if (pg.reads && pgRoot !== undefined && pgRoot !== 'system' && pgRoot !== paramRoot) files.push({ written: pgRoot, from: 'connection string', client: 'node-postgres', label: `sslrootcert "${pgRoot}" (as node-postgres reads it)` });
   if (paramRoot === undefined && envRoot !== undefined && envRoot !== 'system') files.push({ written: envRoot, from: 'environment', client: 'libpq', label: `PGSSLROOTCERT "${envRoot}"` });
   if (paramRoot === undefined && envRoot !== undefined && pg.reads) {
     add(ctx, 'info', 'PG_ENV_SSLROOTCERT', 'node-postgres', `node-postgres does not read PGSSLROOTCERT ("${envRoot}"); it checks the server against Node's built-in roots unless the URL has sslrootcert.`);
@@ -768,7 +820,8 @@ function goodUserFile(ctx: Context): string | undefined {
   const path = resolve(ctx.cwd, written);
   if (readState(ctx, path).state !== 'read') return undefined;
   const fileCodes: FindingCode[] = ['SSLROOTCERT_MISSING', 'SSLROOTCERT_UNREADABLE', 'SSLROOTCERT_WRONG_PROVIDER', 'SSLROOTCERT_WRONG_REGION', 'SSLROOTCERT_EXPIRED', 'SSLROOTCERT_EXPIRING'];
-  return ctx.findings.some((f) => fileCodes.includes(f.code) && f.severity !== 'info') ? undefined : path;
+  // Findings about the other file node-postgres reads ("+" as a space) do not count: the fixed string encodes the path.
+  return ctx.findings.some((f) => fileCodes.includes(f.code) && f.severity !== 'info' && f.client !== 'node-postgres') ? undefined : path;
 }
 
 type FixPlan =
@@ -798,9 +851,12 @@ function analyze(input: string, options: DiagnoseOptions): { diagnosis: Diagnosi
   let specs = target.hosts;
   const pghost = present(env.PGHOST);
   if (specs.length === 0 && pghost !== undefined && !pghost.startsWith('/')) specs = pghost.split(',').map((host) => ({ host: host.trim() }));
+  const pgReading = target.form === 'url' ? readNodePostgresUrl(input) : undefined;
   const ctx: Context = {
     target,
     params: target.params,
+    pg: pgReading,
+    pgParams: pgReading?.reads ? pgReading.params : {},
     env,
     cwd: options.cwd ?? process.cwd(),
     now: options.now ?? new Date(),

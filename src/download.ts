@@ -3,6 +3,7 @@
 import { createRequire } from 'node:module';
 import type { Dispatcher } from 'undici';
 import { DownloadError } from './errors.js';
+import { redactUrlsInText } from './redact.js';
 import { getPackageVersion } from './version.js';
 
 /** Options for {@link download}. Every limit has a default; tests pass small values. */
@@ -306,7 +307,7 @@ async function attemptDownload(
       }
       const targetHost = new URL(target).hostname;
       if (targetHost !== new URL(chain[0] as string).hostname && !opts.redirectHosts?.includes(targetHost)) {
-        throw fail(current, statusCode, `'${current}' redirected to '${withoutUserinfo(target)}', on another host ("${targetHost}"), which the registry does not list for this source. Report it to the provider or to the pgcerts registry, or serve the file from a mirror (PGCERTS_MIRROR).`);
+        throw fail(current, statusCode, `'${current}' redirected to '${target}', on another host ("${targetHost}"), which the registry does not list for this source. Report it to the provider or to the pgcerts registry, or serve the file from a mirror (PGCERTS_MIRROR).`);
       }
       if (chain.includes(target)) {
         throw fail(current, statusCode, `'${chain[0]}' is a redirect loop (${[...chain, target].map((u) => `'${u}'`).join(' -> ')}). Check the URL, or report it to the provider.`);
@@ -356,21 +357,13 @@ async function attemptDownload(
 const failures = new WeakMap<DownloadError, AttemptFailure>();
 const failedUrls = new WeakMap<object, string>();
 
-/** A URL with any user name and password removed, for messages (a mirror URL may carry a token). */
-export function withoutUserinfo(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.username === '' && parsed.password === '') return url;
-    parsed.username = '';
-    parsed.password = '';
-    return parsed.href;
-  } catch {
-    return url;
-  }
+/** A DownloadError whose URL and message name no user info: a mirror URL may carry a user name and token. */
+function downloadError(url: string, status: number | undefined, message: string, options?: { cause?: unknown }): DownloadError {
+  return new DownloadError(redactUrlsInText(url), status, redactUrlsInText(message), options);
 }
 
 function fail(url: string, status: number | undefined, message: string, options?: { cause?: unknown }, retryable = false, retryAfterMs?: number): DownloadError {
-  const error = new DownloadError(url, status, message, options);
+  const error = downloadError(url, status, message, options);
   failures.set(error, { error, retryable, retryAfterMs });
   return error;
 }
@@ -409,7 +402,7 @@ function toFailure(error: unknown, opts: Resolved, deadline: AbortSignal, fallba
   if (opts.signal?.aborted) return { error: abortedError(opts, url, error), retryable: false };
   if (deadline.aborted) {
     return {
-      error: new DownloadError(url, undefined, `Could not download '${url}': timed out after ${opts.totalTimeoutMs} ms in total (the server sends too slowly or not at all). Try again later, or raise the total timeout.`, { cause: error }),
+      error: downloadError(url, undefined, `Could not download '${url}': timed out after ${opts.totalTimeoutMs} ms in total (the server sends too slowly or not at all). Try again later, or raise the total timeout.`, { cause: error }),
       retryable: false,
     };
   }
@@ -417,7 +410,7 @@ function toFailure(error: unknown, opts: Resolved, deadline: AbortSignal, fallba
   const reason = error instanceof Error ? error.message : String(error);
   const host = url ? safeHost(url) : 'the server';
   const make = (text: string, retryable: boolean): AttemptFailure => ({
-    error: new DownloadError(url, undefined, `Could not download '${url}': ${text}`, { cause: error }),
+    error: downloadError(url, undefined, `Could not download '${url}': ${text}`, { cause: error }),
     retryable,
   });
 
@@ -455,7 +448,7 @@ function toFailure(error: unknown, opts: Resolved, deadline: AbortSignal, fallba
 }
 
 function abortedError(opts: DownloadOptions, url: string, cause?: unknown): DownloadError {
-  return new DownloadError(url, undefined, `Download of '${url}' was aborted by the caller. Start it again if that was not intended.`, {
+  return downloadError(url, undefined, `Download of '${url}' was aborted by the caller. Start it again if that was not intended.`, {
     cause: cause ?? opts.signal?.reason,
   });
 }
@@ -472,7 +465,7 @@ function errorCode(error: unknown): string | undefined {
 function withAttempts(error: DownloadError, attempts: number): DownloadError {
   if (attempts === 1) return error;
   const message = error.message.replace(/\. ([^.]*\.)$/, ` (after ${attempts} attempts). $1`);
-  return new DownloadError(error.url, error.status, message === error.message ? `${error.message} (${attempts} attempts)` : message, {
+  return downloadError(error.url, error.status, message === error.message ? `${error.message} (${attempts} attempts)` : message, {
     cause: error.cause,
   });
 }
@@ -519,7 +512,7 @@ function parseUrl(url: string): URL {
   try {
     return new URL(url);
   } catch (cause) {
-    throw new DownloadError(url, undefined, `'${url}' is not a valid URL. Pass an absolute https:// URL.`, { cause });
+    throw downloadError(url, undefined, `'${url}' is not a valid URL. Pass an absolute https:// URL.`, { cause });
   }
 }
 
@@ -527,7 +520,7 @@ function requireHttps(url: string, source: string): void {
   const { protocol } = parseUrl(url);
   if (protocol === 'https:') return;
   const via = url === source ? '' : ` (mirror URL for '${source}')`;
-  throw new DownloadError(url, undefined, `Refusing to download '${url}'${via}: only https: URLs are allowed, not ${protocol}. Use the https:// URL.`);
+  throw downloadError(url, undefined, `Refusing to download '${url}'${via}: only https: URLs are allowed, not ${protocol}. Use the https:// URL.`);
 }
 
 function safeHost(url: string): string {

@@ -192,8 +192,9 @@ export async function fetchBundle(providerName: string, options: FetchOptions = 
   const provider = registry.getProvider(providerName);
   const trust = selectTrust(provider, options);
   if (!isDownloadable(trust)) throw new PgcertsError('NO_SOURCE', explainNoSource(provider, trust));
-  const { download, withoutUserinfo } = await import('./download.js');
-  const servedFrom = (url: string, finalUrl: string): string => (finalUrl === url ? url : `${url} (served by ${withoutUserinfo(finalUrl)})`);
+  const { download } = await import('./download.js');
+  const { redactUrlsInText } = await import('./redact.js');
+  const servedFrom = (url: string, finalUrl: string): string => (finalUrl === url ? url : `${url} (served by ${redactUrlsInText(finalUrl)})`);
   const { parseCertificates } = await import('./pem.js');
   const warnings: string[] = [];
   const warn = (message: string): void => {
@@ -298,7 +299,10 @@ export async function importBundle(providerName: string, file: string, options: 
   let host: string | undefined;
   if (options.host !== undefined) {
     const normalized = normalizeHost(options.host);
-    if (normalized.type === 'invalid') throw new PgcertsError('INVALID_INPUT', `--host "${options.host}" is not a valid host name: ${normalized.reason}.`);
+    if (normalized.type === 'invalid') {
+      const { quoteInput } = await import('./redact.js');
+      throw new PgcertsError('INVALID_INPUT', `--host ${quoteInput(options.host)} is not a valid host name: ${normalized.reason}. Give the server's DNS name.`);
+    }
     host = normalized.host;
     // A per-host import is only ever served for a host that the registry gives to this provider.
     const owner = registry.hostMatcher.match(host)?.provider;

@@ -9,6 +9,7 @@ import { PgcertsError } from './errors.js';
 import { normalizeHost } from './hostname.js';
 import { lookupHost } from './lookup.js';
 import { parseCertificates } from './pem.js';
+import { quoteInput } from './redact.js';
 import { getBundledRegistry, type Registry } from './registry.js';
 import type { CertificateStatus, Provider, SslMode } from './registry-types.js';
 import { getSslRootCert, type ResolveOptions } from './resolve.js';
@@ -168,12 +169,12 @@ type Attempt =
  */
 export async function probeServer(options: ProbeOptions): Promise<ProbeReport> {
   const normalized = normalizeHost(options.host);
-  if (normalized.type === 'invalid') throw new PgcertsError('INVALID_INPUT', `"${options.host}" is not a valid host name: ${normalized.reason}. Give the server's DNS name or IP address.`);
+  if (normalized.type === 'invalid') throw new PgcertsError('INVALID_INPUT', `${quoteInput(options.host)} is not a valid host name: ${normalized.reason}. Give the server's DNS name or IP address.`);
   const host = normalized.host;
   const port = options.port ?? 5432;
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new PgcertsError('INVALID_INPUT', `Port "${port}" is not a number from 1 to 65535; fix the port.`);
   if (options.hostaddr !== undefined && isIP(options.hostaddr) === 0) {
-    throw new PgcertsError('INVALID_INPUT', `hostaddr "${options.hostaddr}" is not an IP address; give the address to connect to, and the name to verify as the host.`);
+    throw new PgcertsError('INVALID_INPUT', `hostaddr ${quoteInput(options.hostaddr)} is not an IP address; give the address to connect to, and the name to verify as the host.`);
   }
   const timeoutMs = options.timeoutMs ?? 10_000;
   if (!(timeoutMs > 0) || !Number.isFinite(timeoutMs)) throw new PgcertsError('INVALID_INPUT', `Timeout "${timeoutMs}" ms is not a positive number; give a timeout above 0.`);

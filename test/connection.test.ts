@@ -35,7 +35,8 @@ describe('parseConnectionTarget', () => {
     expect(target).toEqual({
       form: 'url',
       hosts: [{ host: 'MyDB.abc.us-east-1.rds.amazonaws.com', port: 5432 }],
-      params: { password: 's3cr@t', sslmode: 'require', application_name: 'a b' },
+      // libpq does not read "+" as a space (node-postgres does: readNodePostgresUrl).
+      params: { password: 's3cr@t', sslmode: 'require', application_name: 'a+b' },
       user: 'app',
       database: 'orders',
     });

@@ -336,6 +336,12 @@ const CASES: Case[] = [
   {
     name: 'a multi-host URL',
     input: `postgres://app:${PASSWORD}@${RDS}:5432,${RDS_US}:5432/app?sslmode=verify-full&sslrootcert=/certs/eu-west-1.pem`,
+    // pg-connection-string 2 hands "h1:5432,h2:5432" to new URL(), which throws "Invalid URL".
+    findings: ['error SSLROOTCERT_WRONG_REGION libpq', 'warning PG_URL_INVALID node-postgres'],
+  },
+  {
+    name: 'a multi-host URL without ports, which node-postgres reads as one host',
+    input: `postgres://app:${PASSWORD}@${RDS},${RDS_US}/app?sslmode=verify-full&sslrootcert=/certs/eu-west-1.pem`,
     findings: ['error SSLROOTCERT_WRONG_REGION both', 'info PG_MULTI_HOST node-postgres'],
   },
   {

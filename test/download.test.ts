@@ -234,7 +234,7 @@ describe('download', () => {
   it('names a redirect target without the user name and password it carries', async () => {
     const url = route('/cross-host-secret', (_req, res) => res.writeHead(302, { location: `https://mirror-user:s3cr3t-t0ken@localhost:${server.port}/x.pem` }).end());
     const error = await rejection(download(url, fast()));
-    expect(error.message).toContain(`'https://localhost:${server.port}/x.pem'`);
+    expect(error.message).toContain(`@localhost:${server.port}/x.pem'`);
     expect(error.message).not.toContain('s3cr3t-t0ken');
     expect(error.message).not.toContain('mirror-user');
   });

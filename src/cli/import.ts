@@ -6,6 +6,8 @@ import { EXIT, out, outJson, warn } from './output.js';
 /** `pgcerts import <provider> <file>`: validate a user-supplied CA file and cache it. */
 export async function runImport(registry: Registry, name: string, file: string, flags: { host?: string; trust?: string; json?: boolean }, base: BundleOptions): Promise<number> {
   const { importBundle } = await import('../fetch.js');
+  // A URL or user:password@host given as --host is refused here, before any part of it is echoed.
+  if (flags.host !== undefined) (await import('../connection.js')).parseHostPort(flags.host, '--host');
   const result = await importBundle(name, file, { ...base, registry, host: flags.host, trust: flags.trust });
   if (flags.json) outJson({ registryVersion: registry.version, result });
   else out(result.path);
