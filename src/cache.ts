@@ -661,8 +661,17 @@ function checkMeta(data: unknown, what: string, fail: (reason: string) => Error)
 
 /** The committed entry under the lock, if any, and the metadata bytes to restore on failure. */
 function readCommitted(paths: KeyPaths, key: CacheKey): { entry: CacheMeta | undefined; metaBytes: Buffer | undefined } {
-  const metaBytes = readOptional(paths.meta);
-  const pemBytes = readOptional(paths.pem);
+  // A file that is no cache file (a FIFO, a device, too large) is what `fetch` replaces.
+  const readUsable = (path: string): Buffer | undefined => {
+    try {
+      return readOptional(path);
+    } catch (error) {
+      if (error instanceof PgcertsError && error.code === 'CACHE_CORRUPT') return undefined;
+      throw error;
+    }
+  };
+  const metaBytes = readUsable(paths.meta);
+  const pemBytes = readUsable(paths.pem);
   if (metaBytes === undefined || pemBytes === undefined) return { entry: undefined, metaBytes };
   let stored: StoredMeta;
   try {
