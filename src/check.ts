@@ -506,10 +506,21 @@ async function checkCachedBundles(ctx: Context, options: CheckOptions, providers
  * certificates; `undefined` when the file does not parse.
  */
 async function readCachedCertificates(target: CheckTarget, entry: CacheEntry, source: string, next: string): Promise<CertFacts[] | undefined> {
-  const { parseCertificates } = await import('./pem.js');
-  const { summarizeCertificate } = await import('./certificate.js');
   const { createHash } = await import('node:crypto');
   const bytes = Buffer.from(entry.pem, 'utf8');
+  const fileHash = createHash('sha256').update(bytes).digest('hex');
+  const recorded = entry.meta.certificates.map((c) => ({ sha256: c.sha256, subject: c.subject, notBefore: c.notBefore, notAfter: c.notAfter, source }));
+  // The common case costs one hash per certificate: the DER of each block, as the cache writes
+  // them. Anything else (another PEM label, a difference) gets the full parse below.
+  const blocks = [...entry.pem.matchAll(/-----BEGIN ([^-\r\n]*)-----([^-]*)-----END \1-----/g)];
+  const labels = entry.pem.match(/-----BEGIN /g)?.length ?? 0;
+  if (fileHash === entry.meta.sha256 && blocks.length === labels && blocks.every((m) => m[1] === 'CERTIFICATE')) {
+    const held = new Set(blocks.map((m) => fingerprint(createHash('sha256').update(Buffer.from(m[2] as string, 'base64')).digest('hex'))));
+    const listed = new Set(recorded.map((c) => c.sha256));
+    if (held.size === listed.size && [...held].every((f) => listed.has(f))) return recorded;
+  }
+  const { parseCertificates } = await import('./pem.js');
+  const { summarizeCertificate } = await import('./certificate.js');
   let certs: CertFacts[];
   try {
     certs = parseCertificates(bytes, { name: entry.path }).map((cert) => {
@@ -525,7 +536,6 @@ async function readCachedCertificates(target: CheckTarget, entry: CacheEntry, so
   const held = new Set(certs.map((c) => c.sha256));
   const unlisted = certs.filter((c) => !listed.has(c.sha256));
   const missing = entry.meta.certificates.filter((c) => !held.has(c.sha256));
-  const fileHash = createHash('sha256').update(bytes).digest('hex');
   if (unlisted.length > 0 || missing.length > 0 || fileHash !== entry.meta.sha256) {
     const parts = [
       unlisted.length > 0 ? `${plural(unlisted.length, 'certificate')} its record does not list (${unlisted.map((c) => `${commonName(c.subject)}, SHA-256 ${c.sha256.slice(0, 23)}...`).join('; ')})` : '',
@@ -538,6 +548,11 @@ async function readCachedCertificates(target: CheckTarget, entry: CacheEntry, so
     });
   }
   return certs;
+}
+
+/** `AB:CD:...`, as certificate summaries and the registry write SHA-256 fingerprints. */
+function fingerprint(hex: string): string {
+  return hex.toUpperCase().replace(/(..)(?!$)/g, '$1:');
 }
 
 function problemProvider(dir: string, path: string): string {
