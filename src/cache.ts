@@ -1,11 +1,13 @@
 // The on-disk store of downloaded and imported CA bundles. `pgcerts sslrootcert` reads it on every
 // deploy, so this module imports node built-ins only.
-import { closeSync, fstatSync, openSync, readdirSync, readFileSync, type Dirent } from 'node:fs';
+import { readdirSync, type Dirent } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir, hostname } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { CertificateSummary } from './certificate.js';
+import { checkCacheDir, checkCacheOwnership } from './cache-safety.js';
 import { PgcertsError } from './errors.js';
+import { MAX_CA_FILE_BYTES, readRegularFile } from './read-file.js';
 
 /**
  * Where the cache lives: `PGCERTS_CACHE_DIR`, else `$XDG_CACHE_HOME/pgcerts`, else
@@ -33,6 +35,17 @@ export function getCacheDir(env: NodeJS.ProcessEnv = process.env, homeDir: () =>
     throw new PgcertsError('CACHE_UNAVAILABLE', `No home directory is known (got "${home}"); set PGCERTS_CACHE_DIR to an absolute directory.`);
   }
   return join(home, '.cache', 'pgcerts');
+}
+
+/**
+ * Whether an error says the cache cannot be written because of its permissions or a read-only
+ * file system (EACCES, EPERM, EROFS): a cache baked into a container image and run as another
+ * user, whose copies may still be served.
+ */
+export function isCacheReadOnlyError(error: unknown): boolean {
+  if (!(error instanceof PgcertsError) || error.code !== 'CACHE_UNAVAILABLE') return false;
+  const code = errnoCode(error.cause);
+  return code === 'EACCES' || code === 'EPERM' || code === 'EROFS';
 }
 
 /** What a cached bundle is: a provider's trust entry and source, or a file imported for it. */
@@ -141,6 +154,10 @@ const DIR_MODE = 0o755;
 // Delays before re-reading when PEM and metadata disagree: a writer may be between its renames.
 const READ_RETRY_MS = [2, 10, 50];
 const TEMP_MAX_AGE_MS = 60_000;
+/** The names {@link tempPath} gives: `.<name>.<pid>.<12 hex digits>.tmp`. */
+const TEMP_NAME = /^\..+\.\d+\.[0-9a-f]{12}\.tmp$/;
+/** A lock holds one line of JSON (pid, host, time, nonce). */
+const MAX_LOCK_BYTES = 64 * 1024;
 // Long names are shortened with a hash; 255 bytes is the usual file-name limit.
 const MAX_BASE_LENGTH = 180;
 const UNAVAILABLE_CODES = new Set([
@@ -199,6 +216,7 @@ export class BundleCache {
   /** {@link read}, reusing metadata the caller has just read and parsed for the first attempt. */
   private readWith(key: CacheKey, first: { metaBytes: Buffer; stored: StoredMeta } | undefined): CacheEntry | undefined {
     const paths = this.pathsFor(key);
+    if (!this.checkDirs(paths.dir)) return undefined;
     for (let attempt = 0; ; attempt++) {
       // Metadata first: the writer replaces it before the PEM, so a PEM newer than the metadata
       // read here means a writer is mid-commit, and a retry sees metadata that covers it.
@@ -252,6 +270,7 @@ export class BundleCache {
     const temps: string[] = [];
     try {
       await makeDirs(paths.dir);
+      this.checkDirs(paths.dir);
       await removeStaleTemps(paths.dir, Math.max(TEMP_MAX_AGE_MS, 2 * this.lockTimeoutMs));
       const pemTemp = tempPath(paths.pem);
       temps.push(pemTemp);
@@ -305,7 +324,7 @@ export class BundleCache {
     const paths = this.pathsFor(key);
     const temps: string[] = [];
     try {
-      if (readOptional(paths.pem) === undefined) return undefined;
+      if (!this.checkDirs(paths.dir) || readOptional(paths.pem) === undefined) return undefined;
       const lock = await this.acquireLock(paths.lock);
       try {
         const entry = this.read(key);
@@ -338,10 +357,18 @@ export class BundleCache {
     const entries: CacheEntry[] = [];
     const problems: CacheProblem[] = [];
     try {
+      if (!checkCacheDir(this.dir, false)) return { entries, problems };
       for (const providerDir of readDirOptional(this.dir).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
-        if (!providerDir.isDirectory() || providerDir.name.startsWith('.')) continue;
+        if (!(providerDir.isDirectory() || providerDir.isSymbolicLink()) || providerDir.name.startsWith('.')) continue;
         const dir = join(this.dir, providerDir.name);
         const provider = decodeName(providerDir.name);
+        try {
+          checkCacheDir(dir, true);
+        } catch (error) {
+          if (!(error instanceof PgcertsError)) throw error;
+          problems.push({ path: dir, error });
+          continue;
+        }
         const names = new Set(readDirOptional(dir).map((d) => d.name));
         for (const name of [...names].sort()) {
           if (name.startsWith('.')) continue;
@@ -372,6 +399,19 @@ export class BundleCache {
       throw toCacheError(error, 'read', this.dir);
     }
     return { entries, problems };
+  }
+
+  /**
+   * Check the cache directory and a provider directory in it before using them; false when
+   * either is missing. A symbolic link, another user's directory or one others may write is
+   * refused: see cache-safety.ts.
+   */
+  private checkDirs(dir: string): boolean {
+    try {
+      return checkCacheDir(this.dir, false) && checkCacheDir(dir, true);
+    } catch (error) {
+      throw toCacheError(error, 'read', dir);
+    }
   }
 
   private pathsFor(key: CacheKey): KeyPaths {
@@ -621,8 +661,17 @@ function checkMeta(data: unknown, what: string, fail: (reason: string) => Error)
 
 /** The committed entry under the lock, if any, and the metadata bytes to restore on failure. */
 function readCommitted(paths: KeyPaths, key: CacheKey): { entry: CacheMeta | undefined; metaBytes: Buffer | undefined } {
-  const metaBytes = readOptional(paths.meta);
-  const pemBytes = readOptional(paths.pem);
+  // A file that is no cache file (a FIFO, a device, too large) is what `fetch` replaces.
+  const readUsable = (path: string): Buffer | undefined => {
+    try {
+      return readOptional(path);
+    } catch (error) {
+      if (error instanceof PgcertsError && error.code === 'CACHE_CORRUPT') return undefined;
+      throw error;
+    }
+  };
+  const metaBytes = readUsable(paths.meta);
+  const pemBytes = readUsable(paths.pem);
   if (metaBytes === undefined || pemBytes === undefined) return { entry: undefined, metaBytes };
   let stored: StoredMeta;
   try {
@@ -647,17 +696,36 @@ function toCacheError(error: unknown, action: 'read' | 'write', fallbackPath: st
   const code = errnoCode(error);
   if (error instanceof PgcertsError || code === undefined || !UNAVAILABLE_CODES.has(code)) return error;
   const path = (error as NodeJS.ErrnoException).path ?? fallbackPath;
-  const fix = code === 'ENOSPC' || code === 'EDQUOT' || code === 'EFBIG' ? 'free some space' : 'fix its permissions';
+  const fix = code === 'ENOSPC' || code === 'EDQUOT' || code === 'EFBIG' ? 'free some space'
+    : code === 'ENOTDIR' ? 'a part of that path is a file, not a directory: fix the path'
+    : code === 'ENAMETOOLONG' ? 'the path is too long: shorten it'
+    : code === 'ELOOP' ? 'the path loops through symbolic links: fix them'
+    : 'fix its permissions';
   return new PgcertsError('CACHE_UNAVAILABLE', `Cannot ${action} the pgcerts cache at "${path}" (${code}); ${fix}, or set PGCERTS_CACHE_DIR to a ${action === 'write' ? 'writable' : 'readable'} directory.`, { cause: error });
 }
 
-function readOptional(path: string): Buffer | undefined {
+/**
+ * A cache file's bytes, `undefined` when it does not exist. Only a regular file of the current
+ * user (or root) that no one else may write is read, never through a symbolic link.
+ */
+function readOptional(path: string, maxBytes = MAX_CA_FILE_BYTES): Buffer | undefined {
   try {
-    return readFileSync(path);
+    return readRegularFile(path, { maxBytes, noFollow: true, check: (stat) => checkCacheOwnership(path, stat, 'file') });
   } catch (error) {
     if (errnoCode(error) === 'ENOENT') return undefined;
-    throw toCacheError(error, 'read', path);
+    throw cacheReadError(error, path);
   }
+}
+
+/** The error to throw for a cache file that cannot be read. */
+function cacheReadError(error: unknown, path: string): unknown {
+  if (errnoCode(error) === 'ELOOP') {
+    return new PgcertsError('CACHE_UNSAFE', `The pgcerts cache file "${path}" is a symbolic link; pgcerts follows no links inside its cache. Remove it (\`rm '${path}'\`) and fetch or import again.`, { cause: error });
+  }
+  if (error instanceof PgcertsError && error.code === 'INVALID_INPUT') {
+    return new PgcertsError('CACHE_CORRUPT', `The pgcerts cache file ${error.message.replace(/; give the path of .*$/, '')}; remove it (\`rm '${path}'\`) and fetch or import again.`, { cause: error });
+  }
+  return toCacheError(error, 'read', path);
 }
 
 function readDirOptional(path: string): Dirent[] {
@@ -707,11 +775,14 @@ async function fileSystemNow(dir: string): Promise<number> {
   }
 }
 
-/** Delete temporary files that crashed writers left behind. */
+/**
+ * Delete temporary files that crashed writers left behind: only regular files named as
+ * {@link tempPath} names them, in the cache's own directory, never through a link.
+ */
 async function removeStaleTemps(dir: string, maxAgeMs: number): Promise<void> {
   let now: number | undefined;
   for (const name of await fsp().readdir(dir)) {
-    if (!name.startsWith('.') || !name.endsWith('.tmp')) continue;
+    if (!TEMP_NAME.test(name)) continue;
     const path = join(dir, name);
     // Temporary names carry the writer's pid (see tempPath): a dead writer's file goes at once. (In
     // a cache shared by several machines, another machine's live writer could lose its temporary
@@ -719,7 +790,9 @@ async function removeStaleTemps(dir: string, maxAgeMs: number): Promise<void> {
     const pid = Number(/\.(\d+)\.[0-9a-f]+\.tmp$/.exec(name)?.[1]);
     const orphan = Number.isInteger(pid) && pid > 0 && pid !== process.pid && !isProcessAlive(pid);
     try {
-      if (orphan || (now ??= await fileSystemNow(dir)) - (await fsp().lstat(path)).mtimeMs > maxAgeMs) await fsp().rm(path, { force: true });
+      const stat = await fsp().lstat(path);
+      if (!stat.isFile()) continue;
+      if (orphan || (now ??= await fileSystemNow(dir)) - stat.mtimeMs > maxAgeMs) await fsp().unlink(path);
     } catch (error) {
       if (errnoCode(error) !== 'ENOENT') throw error;
     }
@@ -809,18 +882,20 @@ async function releaseLock(lock: HeldLock): Promise<void> {
 }
 
 function readLock(path: string): { content: string; mtimeMs: number } | undefined {
-  let fd: number;
+  let mtimeMs = 0;
+  let bytes: Buffer;
   try {
-    fd = openSync(path, 'r');
+    // A lock holds one line of JSON; its time is that of the descriptor read, not of a later stat.
+    bytes = readRegularFile(path, { maxBytes: MAX_LOCK_BYTES, noFollow: true, check: (stat) => void (mtimeMs = stat.mtimeMs) });
   } catch (error) {
     if (errnoCode(error) === 'ENOENT') return undefined;
+    if (error instanceof PgcertsError || errnoCode(error) === 'ELOOP') {
+      // Not a lock pgcerts made (a link, a FIFO, a huge file): never break or remove it.
+      throw new PgcertsError('CACHE_UNAVAILABLE', `Lock "${path}" is not a lock file pgcerts made (${error instanceof PgcertsError ? error.message.replace(/^"[^"]*" is /, '').replace(/; give the path of .*$/, '') : 'a symbolic link'}); remove it (\`rm '${path}'\`) if no pgcerts is running.`, { cause: error });
+    }
     throw error;
   }
-  try {
-    return { mtimeMs: fstatSync(fd).mtimeMs, content: readFileSync(fd, 'utf8') };
-  } finally {
-    closeSync(fd);
-  }
+  return { mtimeMs, content: bytes.toString('utf8') };
 }
 
 function parseLockContent(content: string): { pid: number; host: string } | undefined {

@@ -1,10 +1,10 @@
 // `pgcerts check`: one run over cached bundles, local CA files, live servers and the registry's
 // calendar. Checking cached files runs in cron jobs, so this module imports only cheap modules
 // up front; parsing files (node:crypto), probing and refreshing load their modules on demand.
-import { readFileSync } from 'node:fs';
 import { basename, resolve as resolvePath } from 'node:path';
 import { BundleCache, getCacheDir, type CacheEntry, type CacheKey, type CacheMeta } from './cache.js';
 import { PgcertsError } from './errors.js';
+import { MAX_CA_FILE_BYTES, describeReadError, readRegularFile } from './read-file.js';
 import type { DownloadOptions } from './download.js';
 import type { ProbeProblemCode, ProbeReport } from './probe.js';
 import { getBundledRegistry, type Registry } from './registry.js';
@@ -36,6 +36,10 @@ export type CheckCode =
   | 'not-cached'
   | 'nothing-to-check'
   | 'cache-corrupt'
+  /** A cached PEM holds other certificates than its metadata lists: the file was changed behind pgcerts. */
+  | 'cache-mismatch'
+  /** The cache directory or a file in it could be changed by another user (owner, mode, a link). */
+  | 'cache-unsafe'
   | 'file-unreadable'
   | 'file-invalid'
   /** `refresh`: the source now serves other certificates than the cached copy. */
@@ -248,7 +252,7 @@ export async function runChecks(options: CheckOptions = {}): Promise<CheckReport
 
   const built: Built[] = [];
   const checkCache = providers.length > 0 || options.all === true || (files.length === 0 && hosts.length === 0);
-  const cacheTargets = checkCache ? checkCachedBundles(ctx, options, providers) : [];
+  const cacheTargets = checkCache ? await checkCachedBundles(ctx, options, providers) : [];
   built.push(...cacheTargets.map((c) => c.built));
   for (const file of files) built.push(await checkFile(ctx, file));
 
@@ -438,10 +442,19 @@ function refetchCommand(ctx: Context, key: CacheKey, force: boolean): string {
   return `\`pgcerts fetch ${key.provider}${flags.join('')}\``;
 }
 
-function checkCachedBundles(ctx: Context, options: CheckOptions, providers: string[]): CachedTarget[] {
+async function checkCachedBundles(ctx: Context, options: CheckOptions, providers: string[]): Promise<CachedTarget[]> {
   const cache = new BundleCache(options.cacheDir ?? getCacheDir());
   const dir = cache.dir;
-  const listing = cache.list();
+  let listing: ReturnType<BundleCache['list']>;
+  try {
+    listing = cache.list();
+  } catch (error) {
+    // A cache others could write proves nothing about any bundle in it.
+    if (!(error instanceof PgcertsError) || error.code !== 'CACHE_UNSAFE') throw error;
+    const target = newTarget('cache', 'cache', { path: dir });
+    target.problems.push({ code: 'cache-unsafe', status: 'CRITICAL', message: error.message });
+    return [{ built: { target, rows: [] }, entry: undefined }];
+  }
   const wanted = (provider: string): boolean => providers.length === 0 || providers.includes(provider);
   const out: CachedTarget[] = [];
   for (const entry of listing.entries) {
@@ -454,15 +467,15 @@ function checkCachedBundles(ctx: Context, options: CheckOptions, providers: stri
     const source = [key.trust, key.source, key.region].filter((p) => p !== undefined).join('.');
     // A 304 refresh keeps the file, so only a forced download drops certificates that expired since.
     const next = `run ${refetchCommand(ctx, key, true)}`;
-    const certs = entry.meta.certificates.map((c) => ({ sha256: c.sha256, subject: c.subject, notBefore: c.notBefore, notAfter: c.notAfter, source }));
-    const rows = evaluateBundle(ctx, target, certs, next);
+    const certs = await readCachedCertificates(target, entry, source, next);
+    const rows = certs === undefined ? [] : evaluateBundle(ctx, target, certs, next);
     out.push({ built: { target, rows }, entry });
   }
   for (const problem of listing.problems) {
     const provider = problemProvider(dir, problem.path);
     if (!wanted(provider)) continue;
     const target = newTarget('cache', problem.path.slice(dir.length + 1).replace(/\.(json|pem)$/, ''), { provider, path: problem.path });
-    target.problems.push({ code: 'cache-corrupt', status: 'CRITICAL', message: problem.error.message });
+    target.problems.push({ code: problem.error.code === 'CACHE_UNSAFE' ? 'cache-unsafe' : 'cache-corrupt', status: 'CRITICAL', message: problem.error.message });
     out.push({ built: { target, rows: [] }, entry: undefined });
   }
   const cachedProviders = new Set([...listing.entries.map((e) => e.meta.key.provider), ...listing.problems.map((p) => problemProvider(dir, p.path))]);
@@ -484,6 +497,62 @@ function checkCachedBundles(ctx: Context, options: CheckOptions, providers: stri
     out.push({ built: { target, rows: [] }, entry: undefined });
   }
   return out;
+}
+
+/**
+ * The certificates a cached PEM really holds, compared with its metadata's record: the record
+ * alone could describe pinned roots while the file, changed behind pgcerts with its checksum,
+ * holds another CA. A mismatch is a `cache-mismatch` problem, and the rows show the file's own
+ * certificates; `undefined` when the file does not parse.
+ */
+async function readCachedCertificates(target: CheckTarget, entry: CacheEntry, source: string, next: string): Promise<CertFacts[] | undefined> {
+  const { createHash } = await import('node:crypto');
+  const bytes = Buffer.from(entry.pem, 'utf8');
+  const fileHash = createHash('sha256').update(bytes).digest('hex');
+  const recorded = entry.meta.certificates.map((c) => ({ sha256: c.sha256, subject: c.subject, notBefore: c.notBefore, notAfter: c.notAfter, source }));
+  // The common case costs one hash per certificate: the DER of each block, as the cache writes
+  // them. Anything else (another PEM label, a difference) gets the full parse below.
+  const blocks = [...entry.pem.matchAll(/-----BEGIN ([^-\r\n]*)-----([^-]*)-----END \1-----/g)];
+  const labels = entry.pem.match(/-----BEGIN /g)?.length ?? 0;
+  if (fileHash === entry.meta.sha256 && blocks.length === labels && blocks.every((m) => m[1] === 'CERTIFICATE')) {
+    const held = new Set(blocks.map((m) => fingerprint(createHash('sha256').update(Buffer.from(m[2] as string, 'base64')).digest('hex'))));
+    const listed = new Set(recorded.map((c) => c.sha256));
+    if (held.size === listed.size && [...held].every((f) => listed.has(f))) return recorded;
+  }
+  const { parseCertificates } = await import('./pem.js');
+  const { summarizeCertificate } = await import('./certificate.js');
+  let certs: CertFacts[];
+  try {
+    certs = parseCertificates(bytes, { name: entry.path }).map((cert) => {
+      const s = summarizeCertificate(cert, { verifySignature: false });
+      return { sha256: s.sha256, subject: s.subject, notBefore: s.notBefore, notAfter: s.notAfter, source };
+    });
+  } catch (error) {
+    if (!(error instanceof PgcertsError)) throw error;
+    target.problems.push({ code: 'cache-corrupt', status: 'CRITICAL', message: `The cached bundle ${target.name} does not parse: ${error.message} ${capitalize(next)}.` });
+    return undefined;
+  }
+  const listed = new Set(entry.meta.certificates.map((c) => c.sha256));
+  const held = new Set(certs.map((c) => c.sha256));
+  const unlisted = certs.filter((c) => !listed.has(c.sha256));
+  const missing = entry.meta.certificates.filter((c) => !held.has(c.sha256));
+  if (unlisted.length > 0 || missing.length > 0 || fileHash !== entry.meta.sha256) {
+    const parts = [
+      unlisted.length > 0 ? `${plural(unlisted.length, 'certificate')} its record does not list (${unlisted.map((c) => `${commonName(c.subject)}, SHA-256 ${c.sha256.slice(0, 23)}...`).join('; ')})` : '',
+      missing.length > 0 ? `lacks ${plural(missing.length, 'certificate')} the record lists (${missing.map((c) => commonName(c.subject)).join('; ')})` : '',
+      unlisted.length === 0 && missing.length === 0 ? `has SHA-256 ${fileHash}, not the ${entry.meta.sha256} its record lists` : '',
+    ].filter((p) => p !== '');
+    target.problems.push({
+      code: 'cache-mismatch', status: 'CRITICAL',
+      message: `The cached bundle ${target.name} "${entry.path}" ${unlisted.length > 0 ? 'holds ' : ''}${parts.join(' and ')}: the file was changed behind pgcerts, so do not trust it; find out who can write the cache, then ${next}.`,
+    });
+  }
+  return certs;
+}
+
+/** `AB:CD:...`, as certificate summaries and the registry write SHA-256 fingerprints. */
+function fingerprint(hex: string): string {
+  return hex.toUpperCase().replace(/(..)(?!$)/g, '$1:');
 }
 
 function problemProvider(dir: string, path: string): string {
@@ -511,10 +580,13 @@ async function checkFile(ctx: Context, path: string): Promise<Built> {
   const target = newTarget('file', path, { source: 'file', path });
   let bytes: Buffer;
   try {
-    bytes = readFileSync(path);
+    bytes = readRegularFile(path, { maxBytes: MAX_CA_FILE_BYTES });
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? String(error);
-    target.problems.push({ code: 'file-unreadable', status: 'UNKNOWN', message: `Cannot read "${path}" (${code}); check the path and its permissions.` });
+    if (error instanceof PgcertsError) {
+      target.problems.push({ code: 'file-unreadable', status: 'UNKNOWN', message: `Cannot check --file: ${error.message}` });
+    } else {
+      target.problems.push({ code: 'file-unreadable', status: 'UNKNOWN', message: `Cannot read "${path}" (${describeReadError(error)}); check the path and its permissions.` });
+    }
     return { target, rows: [] };
   }
   const { parseCertificates } = await import('./pem.js');

@@ -1,11 +1,11 @@
 import type { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { BundleCache, getCacheDir } from './cache.js';
 import { summarizeCertificate } from './certificate.js';
 import { parseConnectionTarget, readNodePostgresUrl, redactConnectionString, secureConnectionString, type ConnectionTarget, type HostSpec, type NodePostgresUrl } from './connection.js';
 import { PgcertsError } from './errors.js';
+import { MAX_CA_FILE_BYTES, readRegularFile } from './read-file.js';
 import { SECRET_PARAMS as SECRET_KEYS } from './redact.js';
 import { normalizeHost } from './hostname.js';
 import { lookupHost, type LookupResult } from './lookup.js';
@@ -227,7 +227,8 @@ function add(ctx: Context, severity: FindingSeverity, code: FindingCode, client:
 
 function defaultReadFile(path: string): Uint8Array | undefined {
   try {
-    return readFileSync(path);
+    // A FIFO or a device named as sslrootcert must not hang the doctor; it is reported unreadable.
+    return readRegularFile(path, { maxBytes: MAX_CA_FILE_BYTES });
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
@@ -265,7 +266,7 @@ function readState(ctx: Context, path: string): FileState {
     }
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    state = { state: 'unreadable', reason: `"${path}" cannot be read (${code ?? String(error)}). Check the path and its permissions.` };
+    state = { state: 'unreadable', reason: error instanceof PgcertsError ? error.message : `"${path}" cannot be read (${code ?? String(error)}). Check the path and its permissions.` };
   }
   ctx.files.set(path, state);
   return state;

@@ -16,6 +16,8 @@ export type ErrorCode =
   | 'CACHE_CORRUPT'
   /** The cache directory cannot be used (permissions, a lock held too long). */
   | 'CACHE_UNAVAILABLE'
+  /** The cache directory or a file in it could be changed by someone else (owner, group/other write, a symbolic link). */
+  | 'CACHE_UNSAFE'
   /** The provider has no downloadable source for this host (account CA not imported, or kind none). */
   | 'NO_SOURCE';
 

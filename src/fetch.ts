@@ -1,9 +1,9 @@
 import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
 import { BundleCache, getCacheDir, type CacheKey, type CacheMeta } from './cache.js';
 import { summarizeCertificate } from './certificate.js';
 import { PgcertsError } from './errors.js';
+import { MAX_CA_FILE_BYTES, describeReadError, readRegularFile } from './read-file.js';
 import type { DownloadOptions } from './download.js';
 import { getBundledRegistry, type Registry } from './registry.js';
 import type { PinnedCertificate, Provider, Trust } from './registry-types.js';
@@ -290,9 +290,10 @@ export async function importBundle(providerName: string, file: string, options: 
   if (trust.kind === 'none') throw new PgcertsError('NO_SOURCE', explainNoSource(provider, trust));
   let bytes: Buffer;
   try {
-    bytes = readFileSync(file);
+    bytes = readRegularFile(file, { maxBytes: MAX_CA_FILE_BYTES });
   } catch (cause) {
-    throw new PgcertsError('INVALID_INPUT', `Cannot read "${file}": ${(cause as NodeJS.ErrnoException).code ?? String(cause)}; check the path.`, { cause });
+    if (cause instanceof PgcertsError) throw new PgcertsError('INVALID_INPUT', `Cannot import the CA file: ${cause.message}`, { cause });
+    throw new PgcertsError('INVALID_INPUT', `Cannot read "${file}": ${describeReadError(cause)}; check the path.`, { cause });
   }
   const { parseCertificates } = await import('./pem.js');
   const { normalizeHost } = await import('./hostname.js');

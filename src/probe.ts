@@ -6,6 +6,7 @@ import { connect as tlsConnect, rootCertificates, type DetailedPeerCertificate, 
 import { BundleCache, getCacheDir } from './cache.js';
 import { summarizeCertificate, type CertificateSummary } from './certificate.js';
 import { PgcertsError } from './errors.js';
+import { MAX_CA_FILE_BYTES, describeReadError, readRegularFile } from './read-file.js';
 import { normalizeHost } from './hostname.js';
 import { lookupHost } from './lookup.js';
 import { parseCertificates } from './pem.js';
@@ -318,9 +319,10 @@ function readCaFile(file: string): { file: string; certs: X509Certificate[] } {
   const path = resolvePath(file);
   let bytes: Buffer;
   try {
-    bytes = readFileSync(path);
+    bytes = readRegularFile(path, { maxBytes: MAX_CA_FILE_BYTES });
   } catch (cause) {
-    throw new PgcertsError('INVALID_INPUT', `Cannot read the CA file "${file}": ${(cause as NodeJS.ErrnoException).code ?? String(cause)}. Check the path given as sslrootcert.`, { cause });
+    if (cause instanceof PgcertsError) throw new PgcertsError('INVALID_INPUT', `Cannot use the CA file given as sslrootcert: ${cause.message}`, { cause });
+    throw new PgcertsError('INVALID_INPUT', `Cannot read the CA file "${file}": ${describeReadError(cause)}. Check the path given as sslrootcert.`, { cause });
   }
   return { file: path, certs: parseCertificates(bytes, { name: file }) };
 }

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { BundleCache, getCacheDir, type CacheKey, type CacheMeta } from './cache.js';
+import { dirname } from 'node:path';
+import { BundleCache, getCacheDir, isCacheReadOnlyError, type CacheKey, type CacheMeta } from './cache.js';
 import { PgcertsError } from './errors.js';
 import type { FetchOptions } from './fetch.js';
 import { lookup, type HostMatch } from './lookup.js';
@@ -76,6 +77,13 @@ async function resolveOne(match: HostMatch, host: string, options: ResolveOption
     warnings.push(...result.warnings);
     return { ...base, path: result.path, origin: 'download', warnings };
   } catch (error) {
+    // A read-only cache (an image built with its bundles, run as another user) keeps serving
+    // its verified copy when the refreshed one cannot be written.
+    if (cached && isCacheReadOnlyError(error)) {
+      const code = ((error as Error).cause as NodeJS.ErrnoException).code;
+      warnings.push(`Cannot save the refreshed ${provider.id} bundle in "${dirname(cached.path)}" (${code}); using the cached copy from ${cached.meta.fetchedAt}. Make the cache writable for this user, or refresh it where it is built (\`pgcerts fetch ${provider.id}\`).`);
+      return { ...base, path: cached.path, origin: 'stale-cache', warnings };
+    }
     if (!cached || !(error instanceof PgcertsError) || error.code !== 'DOWNLOAD_FAILED') throw error;
     warnings.push(`${error.message} Using the cached copy from ${cached.meta.fetchedAt}.`);
     return { ...base, path: cached.path, origin: 'stale-cache', warnings };
