@@ -110,7 +110,9 @@ export async function runFetch(registry: Registry, names: string[], flags: Fetch
     try {
       mkdirSync(dirname(resolve(flags.out)), { recursive: true });
     } catch (cause) {
-      throw new PgcertsError('INVALID_INPUT', `Cannot create the directory of --out "${flags.out}" (${(cause as NodeJS.ErrnoException).code ?? String(cause)}); choose a writable path.`, { cause });
+      const code = (cause as NodeJS.ErrnoException).code;
+      const why = code === 'EEXIST' || code === 'ENOTDIR' ? `${code}: a part of the path is a file, not a directory` : code ?? String(cause);
+      throw new PgcertsError('INVALID_INPUT', `Cannot create the directory of --out "${flags.out}" (${why}); choose a writable path.`, { cause });
     }
     writeFileAtomic(flags.out, readFileSync(results[0].path, 'utf8'), '--out');
   }
