@@ -479,3 +479,23 @@ describe.skipIf(!existsSync(join(fixtures, 'MANIFEST.json')))('validateCertifica
     expect(result.kept.length).toBe(3);
   });
 });
+
+describe('registry constraints for unpinned certificates', () => {
+  const trusts = registry.providers.flatMap((provider) => provider.trust.filter((t) => t.constraints).map((trust) => ({ provider, trust })));
+
+  it.each(trusts.map(({ provider, trust }) => [`${provider.id}/${trust.id}`, trust] as const))('%s does not accept a CA of any name', (_name, trust) => {
+    const pattern = new RegExp(trust.constraints?.subject as string);
+    for (const subject of ['CN=pgcerts test Root CA', 'C=US, O=Example, CN=Anything', 'CN=x']) expect(pattern.test(subject), subject).toBe(false);
+  });
+
+  it('citus-cloud pins nothing and takes no unpinned root from its download; the next step is to import a checked file', () => {
+    const citus = registry.getProvider('citus');
+    const cloud = citus.trust.find((t) => t.id === 'citus-cloud') as Trust;
+    expect([cloud.unpinned, cloud.constraints]).toEqual(['reject', undefined]);
+    const someCa = x509(createCa({ commonName: 'Citus Data Root CA', notBefore: days(-10), notAfter: days(3650) }));
+    expect(validationError([someCa], { provider: citus, trust: cloud, now: NOW }))
+      .toContain('is not pinned, and the registry pins no certificate for provider "citus" (trust "citus-cloud"), so pgcerts cannot vouch for anything its source serves. Check the file against the provider\'s documentation yourself, then run `pgcerts import citus <file> --trust citus-cloud`.');
+    const imported = validateCertificates([someCa], { provider: citus, trust: cloud, now: NOW, anyCa: true });
+    expect(imported.added[0]?.warnings[0]).toBe('unpinned: the registry pins no CA for citus (citus-cloud), so only you vouch for this one; compare its SHA-256 with what the provider shows you');
+  });
+});
