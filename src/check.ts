@@ -11,6 +11,7 @@ import { getBundledRegistry, type Registry } from './registry.js';
 import { STATUS_EXIT_CODES, rankStatus, worseStatus, type MonitoringStatus } from './status.js';
 import type { CertificateStatus, Cite, HistoryEntry, PinnedCertificate, Provider } from './registry-types.js';
 import { IMPORT_SOURCE, OFFLINE_SOURCE, findSource, isDownloadable, selectTrust } from './sources.js';
+import { findLookalikePin } from './validate.js';
 
 /** A verdict in the monitoring convention (exit codes 0, 1, 2, 3). */
 export type CheckStatus = MonitoringStatus;
@@ -45,6 +46,13 @@ export type CheckCode =
   | 'registry-stale'
   /** The registry pins a certificate as current that has expired since the registry was checked. */
   | 'registry-pin-expired'
+  /**
+   * WARNING: a CA of a provider-wide trust that the registry does not pin (accepted by the
+   * registry's constraints, or imported by you): nothing but its shape vouches for it.
+   */
+  | 'unpinned'
+  /** CRITICAL: a CA carrying the common name of a pinned certificate with another fingerprint (a forgery or lookalike). */
+  | 'lookalike'
   | ProbeProblemCode;
 
 /** One finding about a target. */
@@ -203,6 +211,10 @@ interface CertFacts {
   /** Host chains: the server certificate. */
   leaf?: boolean;
   source: string;
+  /** Judge it as a CA someone trusts: a lookalike of a pinned name is CRITICAL. */
+  trusted?: boolean;
+  /** Not pinned, where the registry could pin it: a WARNING (code `unpinned`). */
+  unpinned?: 'constraints' | 'imported' | 'anchor';
 }
 
 interface Built {
@@ -389,13 +401,30 @@ function evaluateCertificate(ctx: Context, target: CheckTarget, cert: CertFacts,
       message: `Expires in ${plural(days, 'day')} (${day(cert.notAfter)}), within the ${critical ? 'critical' : 'warning'} threshold of ${critical ? ctx.criticalDays : ctx.warnDays} days. ${capitalize(o.nextStep)}.`,
     });
   }
+  const lookalike = !found && cert.trusted ? findLookalikePin(ctx.registry.providers, cert.subject, cert.sha256) : undefined;
+  if (lookalike) {
+    findings.push({
+      code: 'lookalike', status: 'CRITICAL',
+      message: `Carries the name of pinned "${commonName(lookalike.pin.subject)}" (${lookalike.provider.id}, SHA-256 ${lookalike.pin.sha256}) but another fingerprint: a forgery or lookalike, not that CA. Stop trusting it: ${o.nextStep}.`,
+    });
+  } else if (!found && cert.unpinned) {
+    const why = cert.unpinned === 'imported'
+      ? 'you imported it and the registry pins nothing it could be checked against'
+      : cert.unpinned === 'anchor'
+        ? 'the chain verifies against it, but the registry does not pin it'
+        : 'it was accepted only because it fits the registry\'s constraints';
+    findings.push({
+      code: 'unpinned', status: 'WARNING',
+      message: `Unpinned: ${why}, so nothing but its shape vouches for it. Compare its SHA-256 with the provider's documentation, and update pgcerts (\`npm install -g pgcerts@latest\`) for a registry that pins it.`,
+    });
+  }
   if (found && found.pin.status !== 'current' && !findings.some((f) => f.code === 'registry-expired')) {
     const code = found.pin.status === 'retired' ? 'registry-retired' : 'registry-expired';
     findings.push({ code, status: 'WARNING', message: `${registryNote.trim()} ${capitalize(o.nextStep)}.` });
   }
   findings.sort((a, b) => rankStatus(b.status) - rankStatus(a.status));
   const status = findings.reduce<CheckStatus>((worst, f) => worseStatus(worst, f.status), 'OK');
-  const pinText = found ? `; pinned by ${found.provider.id}${found.pin.region ? ` (${found.pin.region})` : ''}` : '';
+  const pinText = found ? `; pinned by ${found.provider.id}${found.pin.region ? ` (${found.pin.region})` : ''}` : '; not pinned by the registry';
   return {
     kind: target.kind, target: target.name, provider: target.provider, source: cert.source,
     subject: cert.subject, sha256: cert.sha256, notBefore: cert.notBefore, notAfter: cert.notAfter, daysLeft: days,
@@ -454,7 +483,8 @@ function checkCachedBundles(ctx: Context, options: CheckOptions, providers: stri
     const source = [key.trust, key.source, key.region].filter((p) => p !== undefined).join('.');
     // A 304 refresh keeps the file, so only a forced download drops certificates that expired since.
     const next = `run ${refetchCommand(ctx, key, true)}`;
-    const certs = entry.meta.certificates.map((c) => ({ sha256: c.sha256, subject: c.subject, notBefore: c.notBefore, notAfter: c.notAfter, source }));
+    const unpinned = unpinnedKind(ctx, key);
+    const certs = entry.meta.certificates.map((c) => ({ sha256: c.sha256, subject: c.subject, notBefore: c.notBefore, notAfter: c.notAfter, source, trusted: true, unpinned }));
     const rows = evaluateBundle(ctx, target, certs, next);
     out.push({ built: { target, rows }, entry });
   }
@@ -484,6 +514,17 @@ function checkCachedBundles(ctx: Context, options: CheckOptions, providers: stri
     out.push({ built: { target, rows: [] }, entry: undefined });
   }
   return out;
+}
+
+/**
+ * How an unpinned certificate got into a cached bundle of this trust, when the registry could
+ * have pinned it: by the constraints of a provider-wide trust, or by an import for a trust that
+ * is not per account. A per-account CA (DigitalOcean, Aiven, ...) cannot be pinned: undefined.
+ */
+function unpinnedKind(ctx: Context, key: CacheKey): CertFacts['unpinned'] {
+  const trust = ctx.registry.findProvider(key.provider)?.trust.find((t) => t.id === key.trust);
+  if (!trust || trust.kind === 'account' || trust.kind === 'none') return undefined;
+  return key.source === IMPORT_SOURCE ? 'imported' : 'constraints';
 }
 
 function problemProvider(dir: string, path: string): string {
@@ -523,7 +564,7 @@ async function checkFile(ctx: Context, path: string): Promise<Built> {
   try {
     certs = parseCertificates(bytes, { name: path }).map((cert) => {
       const s = summarizeCertificate(cert, { verifySignature: false });
-      return { sha256: s.sha256, subject: s.subject, notBefore: s.notBefore, notAfter: s.notAfter, source: 'file' };
+      return { sha256: s.sha256, subject: s.subject, notBefore: s.notBefore, notAfter: s.notAfter, source: 'file', trusted: true };
     });
   } catch (error) {
     if (!(error instanceof PgcertsError)) throw error;
@@ -541,6 +582,8 @@ async function checkFile(ctx: Context, path: string): Promise<Built> {
   const next = provider
     ? `replace the file with the current bundle (\`pgcerts fetch ${provider} --out ${path}\`)`
     : "replace the file with the server's current CA";
+  // Beside a provider's pinned certificates, an unpinned one is a CA nobody vouches for.
+  if (provider) for (const cert of certs) cert.unpinned = 'constraints';
   const rows = evaluateBundle(ctx, target, certs, next);
   const legacy = findLegacy(ctx.registry, path);
   if (legacy && rows.some((r) => r.status !== 'OK')) {
@@ -562,12 +605,19 @@ async function checkHost(ctx: Context, options: CheckOptions, spec: CheckHost): 
     host: report.host, path: report.bundle?.file ?? null,
   });
   // Expiry findings become the certificate rows below; the target keeps the rest (trust, name, network).
-  const rowCodes = new Set<ProbeProblemCode>(['expired', 'expires-soon', 'not-yet-valid']);
+  const rowCodes = new Set<ProbeProblemCode>(['expired', 'expires-soon', 'not-yet-valid', 'unpinned', 'lookalike']);
   target.problems.push(...report.problems.filter((p) => !rowCodes.has(p.code)).map((p) => ({ code: p.code, status: p.status, message: p.message })));
   const served: CertFacts[] = report.chain.map((c, i) => ({ sha256: c.sha256, subject: c.subject, notBefore: c.notBefore, notAfter: c.notAfter, leaf: i === 0, source: 'served' }));
   const anchor = report.bundle?.anchor ?? report.publicRoots?.anchor;
+  const unpinnedAnchor = report.problems.some((p) => p.code === 'unpinned');
   if (anchor && !served.some((c) => c.sha256 === anchor.sha256)) {
-    served.push({ sha256: anchor.sha256, subject: anchor.subject, notBefore: anchor.notBefore, notAfter: anchor.notAfter, source: 'anchor' });
+    served.push({ sha256: anchor.sha256, subject: anchor.subject, notBefore: anchor.notBefore, notAfter: anchor.notAfter, source: 'anchor', trusted: true });
+  }
+  for (const cert of served) {
+    if (anchor && cert.sha256 === anchor.sha256) {
+      cert.trusted = true;
+      if (unpinnedAnchor) cert.unpinned = 'anchor';
+    }
   }
   const rows = served.map((cert) => evaluateCertificate(ctx, target, cert, {
     bundle: false, noneValid: false,
@@ -703,13 +753,17 @@ function summarize(targets: CheckTarget[], rows: CheckedCertificate[], warnDays:
   const soonWarning = count((r) => r.codes.includes('expires-soon') && r.status === 'WARNING');
   const notYet = count((r) => r.codes.includes('not-yet-valid'));
   const retired = count((r) => r.codes.includes('registry-retired') || (r.codes.includes('registry-expired') && !r.codes.includes('expired')));
+  const lookalikes = count((r) => r.codes.includes('lookalike'));
+  const unpinned = count((r) => r.codes.includes('unpinned'));
   // The first count names its noun: "1 certificate expires within 14 days, 2 expired, ...".
   const counts: Array<[number, string, string]> = [
+    [lookalikes, 'carries a pinned name with another fingerprint', 'carry a pinned name with another fingerprint'],
     [soonCritical, `expires within ${criticalDays} days`, `expire within ${criticalDays} days`],
     [expired, 'expired', 'expired'],
     [soonWarning, `expires within ${warnDays} days`, `expire within ${warnDays} days`],
     [notYet, 'is not yet valid', 'are not yet valid'],
     [retired, 'retired by the registry', 'retired by the registry'],
+    [unpinned, 'is unpinned', 'are unpinned'],
   ];
   const parts: string[] = [];
   for (const [n, one, many] of counts) {
