@@ -64,7 +64,7 @@ const WEAK_SIGNATURE = /^(?:md2|md5|sha1)With|^ecdsa-with-SHA1$|^dsa-with-SHA1$/
  * hold each name once, or a few times across a re-key or cross-sign. The limit also bounds the
  * signature checks an intermediate's issuer search costs.
  */
-export const MAX_SAME_NAME = 16;
+export const MAX_SAME_NAME = 8;
 
 /** A pinned certificate with its provider. */
 export interface PinRef {
@@ -145,6 +145,8 @@ export function validateCertificates(certs: X509Certificate[], options: Validate
     if (ski !== undefined) pinnedKeyIds.set(ski, cert);
   }
 
+  // The issuer that signed the previous certificate of each issuer name is tried first.
+  const lastIssuers = new Map<string, X509Certificate>();
   const reports: CertificateReport[] = unique.map((cert) => {
     checkTime();
     // A pinned fingerprint means these are the very bytes the registry vouches for, so their
@@ -169,7 +171,7 @@ export function validateCertificates(certs: X509Certificate[], options: Validate
       if (!summary.selfSigned) {
         throw fail(`self-signed certificate ${label} does not verify with its own key: it is forged or damaged. Download it again from the source \`pgcerts show ${provider.id}\` lists`);
       }
-    } else if (!pin && !hasIssuer(cert, byName.get(cert.issuer) ?? [])) {
+    } else if (!pin && !hasIssuer(cert, byName.get(cert.issuer) ?? [], lastIssuers)) {
       throw fail(`intermediate certificate ${label} is not pinned and its issuer "${commonName(summary.issuer)}" is not in the set, so it cannot be checked. Add the issuing CA to the file, or use the root CA instead`);
     }
 
@@ -235,25 +237,44 @@ export function validateCertificates(certs: X509Certificate[], options: Validate
 }
 
 /**
- * Whether one of `candidates` (the certificates named as `cert`'s issuer) signed it. Those whose
- * subject key identifier matches `cert`'s authority key identifier are tried first, and each
- * public key once, so the search costs at most {@link MAX_SAME_NAME} signature checks.
+ * Whether one of `candidates` (the certificates named as `cert`'s issuer) signed it. The issuer
+ * of the previous certificate with this issuer name goes first, then those whose subject key
+ * identifier matches `cert`'s authority key identifier, each public key once, so the search costs
+ * one signature check in a real bundle and at most {@link MAX_SAME_NAME} in a hostile one.
  */
-function hasIssuer(cert: X509Certificate, candidates: X509Certificate[]): boolean {
+function hasIssuer(cert: X509Certificate, candidates: X509Certificate[], lastIssuers: Map<string, X509Certificate>): boolean {
   const authority = getKeyIdentifiers(cert).authority;
-  const ranked = authority === undefined ? candidates : [
-    ...candidates.filter((c) => getKeyIdentifiers(c).subject === authority),
-    ...candidates.filter((c) => getKeyIdentifiers(c).subject !== authority),
+  const last = lastIssuers.get(cert.issuer);
+  const ranked = [
+    ...(last ? [last] : []),
+    ...(authority === undefined ? candidates : [
+      ...candidates.filter((c) => getKeyIdentifiers(c).subject === authority),
+      ...candidates.filter((c) => getKeyIdentifiers(c).subject !== authority),
+    ]),
   ];
   const tried = new Set<string>();
   for (const issuer of ranked) {
     if (issuer === cert || !issuer.ca) continue;
-    const key = issuer.publicKey.export({ type: 'spki', format: 'der' }).toString('base64');
+    const key = spkiOf(issuer);
     if (tried.has(key)) continue;
     tried.add(key);
-    if (verifies(cert, issuer.publicKey)) return true;
+    if (verifies(cert, issuer.publicKey)) {
+      lastIssuers.set(cert.issuer, issuer);
+      return true;
+    }
   }
   return false;
+}
+
+const spkis = new WeakMap<X509Certificate, string>();
+
+function spkiOf(cert: X509Certificate): string {
+  let spki = spkis.get(cert);
+  if (spki === undefined) {
+    spki = cert.publicKey.export({ type: 'spki', format: 'der' }).toString('base64');
+    spkis.set(cert, spki);
+  }
+  return spki;
 }
 
 /** The warning an accepted unpinned certificate carries: it starts with `unpinned:`. */

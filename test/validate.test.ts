@@ -445,10 +445,10 @@ describe('hostile sets: many certificates with one name (issuers indexed by name
 
   it('gives up with a clear error once timeoutMs has passed on the injected monotonic clock', () => {
     let t = 0;
-    const set = bundle.slice(0, 10);
+    const set = bundle.slice(0, 8);
     const message = validationError(set, { ...loose, now: NOW, timeoutMs: 5000, monotonicNow: () => (t += 1000) });
-    expect(message).toBe('Provider "example", trust "test": checking the 10 certificates took longer than the 5 s limit, so pgcerts gave up (a hostile or broken file?). Use the provider\'s bundle (`pgcerts show example`), or raise --timeout.');
-    expect(validateCertificates(set, { ...loose, now: NOW, timeoutMs: 5000, monotonicNow: () => 0 }).kept.length).toBe(10);
+    expect(message).toBe('Provider "example", trust "test": checking the 8 certificates took longer than the 5 s limit, so pgcerts gave up (a hostile or broken file?). Use the provider\'s bundle (`pgcerts show example`), or raise --timeout.');
+    expect(validateCertificates(set, { ...loose, now: NOW, timeoutMs: 5000, monotonicNow: () => 0 }).kept.length).toBe(8);
   });
 });
 
