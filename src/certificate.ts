@@ -106,6 +106,79 @@ export function getSignatureAlgorithm(cert: X509Certificate): string {
   return SIGNATURE_ALGORITHMS[oid] ?? oid;
 }
 
+/** A certificate's key identifiers (upper-case colon-separated hex), when its extensions carry them. */
+export interface KeyIdentifiers {
+  /** Subject Key Identifier (2.5.29.14): names the certificate's own key. */
+  subject: string | undefined;
+  /** The keyIdentifier of the Authority Key Identifier (2.5.29.35): names the issuer's key. */
+  authority: string | undefined;
+}
+
+const keyIdentifiers = new WeakMap<X509Certificate, KeyIdentifiers>();
+
+/**
+ * The subject and authority key identifiers of a certificate, read from its DER (node:crypto
+ * does not expose them). Malformed or missing extensions give `undefined`, never an error: the
+ * identifiers only narrow the search for an issuer and name lookalikes, they prove nothing.
+ */
+export function getKeyIdentifiers(cert: X509Certificate): KeyIdentifiers {
+  let ids = keyIdentifiers.get(cert);
+  if (!ids) {
+    ids = Object.freeze(readKeyIdentifiers(cert.raw));
+    keyIdentifiers.set(cert, ids);
+  }
+  return ids;
+}
+
+const SKI_OID = Buffer.from([0x55, 0x1d, 0x0e]);
+const AKI_OID = Buffer.from([0x55, 0x1d, 0x23]);
+
+function hex(der: Buffer, start: number, end: number): string | undefined {
+  if (end <= start) return undefined;
+  return der.subarray(start, end).toString('hex').toUpperCase().replace(/(..)(?!$)/g, '$1:');
+}
+
+/**
+ * TBSCertificate ::= SEQUENCE { [0] version, serial, signature, issuer, validity, subject,
+ * subjectPublicKeyInfo, [1] issuerUID, [2] subjectUID, [3] EXPLICIT Extensions }, where
+ * Extension ::= SEQUENCE { extnID OID, critical BOOLEAN DEFAULT FALSE, extnValue OCTET STRING }.
+ */
+function readKeyIdentifiers(der: Buffer): KeyIdentifiers {
+  const ids: KeyIdentifiers = { subject: undefined, authority: undefined };
+  const certificate = readElement(der, 0);
+  if (certificate?.tag !== 0x30) return ids;
+  const tbs = readElement(der, certificate.start);
+  if (tbs?.tag !== 0x30) return ids;
+  let extensions: { start: number; end: number } | undefined;
+  for (let offset = tbs.start; offset < tbs.end;) {
+    const element = readElement(der, offset);
+    if (!element || element.end > tbs.end) return ids;
+    if (element.tag === 0xa3) extensions = readElement(der, element.start);
+    offset = element.end;
+  }
+  if (!extensions) return ids;
+  for (let offset = extensions.start; offset < extensions.end;) {
+    const extension = readElement(der, offset);
+    if (extension?.tag !== 0x30 || extension.end > extensions.end) return ids;
+    offset = extension.end;
+    const oid = readElement(der, extension.start);
+    if (oid?.tag !== 0x06) continue;
+    let value = readElement(der, oid.end);
+    if (value?.tag === 0x01) value = readElement(der, value.end);
+    if (value?.tag !== 0x04 || value.end > extension.end) continue;
+    const name = der.subarray(oid.start, oid.end);
+    const inner = readElement(der, value.start);
+    if (!inner || inner.end > value.end) continue;
+    if (name.equals(SKI_OID) && inner.tag === 0x04) ids.subject = hex(der, inner.start, inner.end);
+    if (name.equals(AKI_OID) && inner.tag === 0x30) {
+      // AuthorityKeyIdentifier ::= SEQUENCE { keyIdentifier [0] IMPLICIT OCTET STRING OPTIONAL, ... }
+      const first = readElement(der, inner.start);
+      if (first?.tag === 0x80 && first.end <= inner.end) ids.authority = hex(der, first.start, first.end);
+    }
+  }
+  return ids;
+}
+
 /** Tag, content start and content end of the DER element at `offset`, or undefined if malformed. */
 function readElement(der: Buffer, offset: number): { tag: number; start: number; end: number } | undefined {
   if (offset + 2 > der.length) return undefined;

@@ -11,6 +11,7 @@ import { getBundledRegistry, type Registry } from './registry.js';
 import { STATUS_EXIT_CODES, rankStatus, worseStatus, type MonitoringStatus } from './status.js';
 import type { CertificateStatus, Cite, HistoryEntry, PinnedCertificate, Provider } from './registry-types.js';
 import { IMPORT_SOURCE, OFFLINE_SOURCE, findSource, isDownloadable, selectTrust } from './sources.js';
+import { findLookalikePin } from './validate.js';
 
 /** A verdict in the monitoring convention (exit codes 0, 1, 2, 3). */
 export type CheckStatus = MonitoringStatus;
@@ -49,6 +50,13 @@ export type CheckCode =
   | 'registry-stale'
   /** The registry pins a certificate as current that has expired since the registry was checked. */
   | 'registry-pin-expired'
+  /**
+   * WARNING: a CA of a provider-wide trust that the registry does not pin (accepted by the
+   * registry's constraints, or imported by you): nothing but its shape vouches for it.
+   */
+  | 'unpinned'
+  /** CRITICAL: a CA carrying the common name of a pinned certificate with another fingerprint (a forgery or lookalike). */
+  | 'lookalike'
   | ProbeProblemCode;
 
 /** One finding about a target. */
@@ -207,6 +215,10 @@ interface CertFacts {
   /** Host chains: the server certificate. */
   leaf?: boolean;
   source: string;
+  /** Judge it as a CA someone trusts: a lookalike of a pinned name is CRITICAL. */
+  trusted?: boolean;
+  /** Not pinned, where the registry could pin it: a WARNING (code `unpinned`). */
+  unpinned?: 'constraints' | 'imported' | 'anchor';
 }
 
 interface Built {
@@ -393,13 +405,30 @@ function evaluateCertificate(ctx: Context, target: CheckTarget, cert: CertFacts,
       message: `Expires in ${plural(days, 'day')} (${day(cert.notAfter)}), within the ${critical ? 'critical' : 'warning'} threshold of ${critical ? ctx.criticalDays : ctx.warnDays} days. ${capitalize(o.nextStep)}.`,
     });
   }
+  const lookalike = !found && cert.trusted ? findLookalikePin(ctx.registry.providers, cert.subject, cert.sha256) : undefined;
+  if (lookalike) {
+    findings.push({
+      code: 'lookalike', status: 'CRITICAL',
+      message: `Carries the name of pinned "${commonName(lookalike.pin.subject)}" (${lookalike.provider.id}, SHA-256 ${lookalike.pin.sha256}) but another fingerprint: a forgery or lookalike, not that CA. Stop trusting it: ${o.nextStep}.`,
+    });
+  } else if (!found && cert.unpinned) {
+    const why = cert.unpinned === 'imported'
+      ? 'you imported it and the registry pins nothing it could be checked against'
+      : cert.unpinned === 'anchor'
+        ? 'the chain verifies against it, but the registry does not pin it'
+        : 'it was accepted only because it fits the registry\'s constraints';
+    findings.push({
+      code: 'unpinned', status: 'WARNING',
+      message: `Unpinned: ${why}, so nothing but its shape vouches for it. Compare its SHA-256 with the provider's documentation, and update pgcerts (\`npm install -g pgcerts@latest\`) for a registry that pins it.`,
+    });
+  }
   if (found && found.pin.status !== 'current' && !findings.some((f) => f.code === 'registry-expired')) {
     const code = found.pin.status === 'retired' ? 'registry-retired' : 'registry-expired';
     findings.push({ code, status: 'WARNING', message: `${registryNote.trim()} ${capitalize(o.nextStep)}.` });
   }
   findings.sort((a, b) => rankStatus(b.status) - rankStatus(a.status));
   const status = findings.reduce<CheckStatus>((worst, f) => worseStatus(worst, f.status), 'OK');
-  const pinText = found ? `; pinned by ${found.provider.id}${found.pin.region ? ` (${found.pin.region})` : ''}` : '';
+  const pinText = found ? `; pinned by ${found.provider.id}${found.pin.region ? ` (${found.pin.region})` : ''}` : '; not pinned by the registry';
   return {
     kind: target.kind, target: target.name, provider: target.provider, source: cert.source,
     subject: cert.subject, sha256: cert.sha256, notBefore: cert.notBefore, notAfter: cert.notAfter, daysLeft: days,
@@ -467,8 +496,9 @@ async function checkCachedBundles(ctx: Context, options: CheckOptions, providers
     const source = [key.trust, key.source, key.region].filter((p) => p !== undefined).join('.');
     // A 304 refresh keeps the file, so only a forced download drops certificates that expired since.
     const next = `run ${refetchCommand(ctx, key, true)}`;
+    const unpinned = unpinnedKind(ctx, key);
     const certs = await readCachedCertificates(target, entry, source, next);
-    const rows = certs === undefined ? [] : evaluateBundle(ctx, target, certs, next);
+    const rows = certs === undefined ? [] : evaluateBundle(ctx, target, certs.map((cert) => ({ ...cert, trusted: true, unpinned })), next);
     out.push({ built: { target, rows }, entry });
   }
   for (const problem of listing.problems) {
@@ -555,6 +585,17 @@ function fingerprint(hex: string): string {
   return hex.toUpperCase().replace(/(..)(?!$)/g, '$1:');
 }
 
+/**
+ * How an unpinned certificate got into a cached bundle of this trust, when the registry could
+ * have pinned it: by the constraints of a provider-wide trust, or by an import for a trust that
+ * is not per account. A per-account CA (DigitalOcean, Aiven, ...) cannot be pinned: undefined.
+ */
+function unpinnedKind(ctx: Context, key: CacheKey): CertFacts['unpinned'] {
+  const trust = ctx.registry.findProvider(key.provider)?.trust.find((t) => t.id === key.trust);
+  if (!trust || trust.kind === 'account' || trust.kind === 'none') return undefined;
+  return key.source === IMPORT_SOURCE ? 'imported' : 'constraints';
+}
+
 function problemProvider(dir: string, path: string): string {
   const first = path.slice(dir.length + 1).split(/[\\/]/)[0] ?? '';
   try {
@@ -595,7 +636,7 @@ async function checkFile(ctx: Context, path: string): Promise<Built> {
   try {
     certs = parseCertificates(bytes, { name: path }).map((cert) => {
       const s = summarizeCertificate(cert, { verifySignature: false });
-      return { sha256: s.sha256, subject: s.subject, notBefore: s.notBefore, notAfter: s.notAfter, source: 'file' };
+      return { sha256: s.sha256, subject: s.subject, notBefore: s.notBefore, notAfter: s.notAfter, source: 'file', trusted: true };
     });
   } catch (error) {
     if (!(error instanceof PgcertsError)) throw error;
@@ -613,6 +654,8 @@ async function checkFile(ctx: Context, path: string): Promise<Built> {
   const next = provider
     ? `replace the file with the current bundle (\`pgcerts fetch ${provider} --out ${path}\`)`
     : "replace the file with the server's current CA";
+  // Beside a provider's pinned certificates, an unpinned one is a CA nobody vouches for.
+  if (provider) for (const cert of certs) cert.unpinned = 'constraints';
   const rows = evaluateBundle(ctx, target, certs, next);
   const legacy = findLegacy(ctx.registry, path);
   if (legacy && rows.some((r) => r.status !== 'OK')) {
@@ -634,12 +677,19 @@ async function checkHost(ctx: Context, options: CheckOptions, spec: CheckHost): 
     host: report.host, path: report.bundle?.file ?? null,
   });
   // Expiry findings become the certificate rows below; the target keeps the rest (trust, name, network).
-  const rowCodes = new Set<ProbeProblemCode>(['expired', 'expires-soon', 'not-yet-valid']);
+  const rowCodes = new Set<ProbeProblemCode>(['expired', 'expires-soon', 'not-yet-valid', 'unpinned', 'lookalike']);
   target.problems.push(...report.problems.filter((p) => !rowCodes.has(p.code)).map((p) => ({ code: p.code, status: p.status, message: p.message })));
   const served: CertFacts[] = report.chain.map((c, i) => ({ sha256: c.sha256, subject: c.subject, notBefore: c.notBefore, notAfter: c.notAfter, leaf: i === 0, source: 'served' }));
   const anchor = report.bundle?.anchor ?? report.publicRoots?.anchor;
+  const unpinnedAnchor = report.problems.some((p) => p.code === 'unpinned');
   if (anchor && !served.some((c) => c.sha256 === anchor.sha256)) {
-    served.push({ sha256: anchor.sha256, subject: anchor.subject, notBefore: anchor.notBefore, notAfter: anchor.notAfter, source: 'anchor' });
+    served.push({ sha256: anchor.sha256, subject: anchor.subject, notBefore: anchor.notBefore, notAfter: anchor.notAfter, source: 'anchor', trusted: true });
+  }
+  for (const cert of served) {
+    if (anchor && cert.sha256 === anchor.sha256) {
+      cert.trusted = true;
+      if (unpinnedAnchor) cert.unpinned = 'anchor';
+    }
   }
   const rows = served.map((cert) => evaluateCertificate(ctx, target, cert, {
     bundle: false, noneValid: false,
@@ -770,25 +820,29 @@ function checkRegistry(ctx: Context, age: ReturnType<typeof findRegistryAge>, ma
 /** One line: the problems, worst first, or what is fine. */
 function summarize(targets: CheckTarget[], rows: CheckedCertificate[], warnDays: number, criticalDays: number): string {
   const count = (test: (r: CheckedCertificate) => boolean): number => rows.filter(test).length;
+  const worstOf = (test: (r: CheckedCertificate) => boolean): CheckStatus => rows.filter(test).reduce<CheckStatus>((w, r) => worseStatus(w, r.status), 'OK');
   const soonCritical = count((r) => r.codes.includes('expires-soon') && r.status === 'CRITICAL');
   const expired = count((r) => r.codes.includes('expired'));
   const soonWarning = count((r) => r.codes.includes('expires-soon') && r.status === 'WARNING');
   const notYet = count((r) => r.codes.includes('not-yet-valid'));
   const retired = count((r) => r.codes.includes('registry-retired') || (r.codes.includes('registry-expired') && !r.codes.includes('expired')));
+  const lookalikes = count((r) => r.codes.includes('lookalike'));
+  const unpinned = count((r) => r.codes.includes('unpinned'));
   // The first count names its noun: "1 certificate expires within 14 days, 2 expired, ...".
-  const counts: Array<[number, string, string]> = [
-    [soonCritical, `expires within ${criticalDays} days`, `expire within ${criticalDays} days`],
-    [expired, 'expired', 'expired'],
-    [soonWarning, `expires within ${warnDays} days`, `expire within ${warnDays} days`],
-    [notYet, 'is not yet valid', 'are not yet valid'],
-    [retired, 'retired by the registry', 'retired by the registry'],
+  const counts: Array<[number, CheckStatus, string, string]> = [
+    [lookalikes, 'CRITICAL', 'carries a pinned name with another fingerprint', 'carry a pinned name with another fingerprint'],
+    [soonCritical, 'CRITICAL', `expires within ${criticalDays} days`, `expire within ${criticalDays} days`],
+    [expired, worstOf((r) => r.codes.includes('expired')), 'expired', 'expired'],
+    [soonWarning, 'WARNING', `expires within ${warnDays} days`, `expire within ${warnDays} days`],
+    [notYet, worstOf((r) => r.codes.includes('not-yet-valid')), 'is not yet valid', 'are not yet valid'],
+    [retired, 'WARNING', 'retired by the registry', 'retired by the registry'],
+    [unpinned, 'WARNING', 'is unpinned', 'are unpinned'],
   ];
-  const parts: string[] = [];
-  for (const [n, one, many] of counts) {
-    if (n === 0) continue;
-    parts.push(`${parts.length === 0 ? plural(n, 'certificate') : n} ${n === 1 ? one : many}`);
+  const items: Array<{ status: CheckStatus; count: boolean; text: (first: boolean) => string }> = [];
+  for (const [n, status, one, many] of counts) {
+    if (n !== 0) items.push({ status, count: true, text: (first) => `${first ? plural(n, 'certificate') : n} ${n === 1 ? one : many}` });
   }
-  // Target problems grouped by code, worst first: "not cached (azure, neon)".
+  // Target problems grouped by code: "not cached (azure, neon)".
   const covered = new Set<CheckCode>(['all-expired', 'legacy-file']);
   const groups = new Map<CheckCode, { status: CheckStatus; names: string[] }>();
   for (const t of targets) {
@@ -800,10 +854,18 @@ function summarize(targets: CheckTarget[], rows: CheckedCertificate[], warnDays:
       groups.set(p.code, group);
     }
   }
-  for (const [code, group] of [...groups].sort((a, b) => rankStatus(b[1].status) - rankStatus(a[1].status))) {
+  for (const [code, group] of groups) {
     const phrase = code === 'registry-stale' ? 'registry data is stale' : code === 'registry-pin-expired' ? 'registry pins expired since it was checked' : code.replace(/-/g, ' ');
-    parts.push(group.names.length > 0 ? `${phrase} (${group.names.join(', ')})` : phrase);
+    items.push({ status: group.status, count: false, text: () => (group.names.length > 0 ? `${phrase} (${group.names.join(', ')})` : phrase) });
   }
+  // Worst first; within one status, certificate counts before target problems (a stable sort).
+  items.sort((a, b) => rankStatus(b.status) - rankStatus(a.status));
+  let named = false;
+  const parts = items.map((item) => {
+    const text = item.text(item.count && !named);
+    if (item.count) named = true;
+    return text;
+  });
   const checked = targets.filter((t) => t.kind !== 'registry');
   const scope = `${plural(rows.length, 'certificate')} in ${plural(checked.length, 'target')}`;
   if (parts.length > 0) return `${parts.join(', ')}; ${scope}`;

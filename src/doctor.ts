@@ -14,6 +14,7 @@ import { getBundledRegistry, type Registry } from './registry.js';
 import type { PinnedCertificate, Provider, SslMode, Trust, TrustKind } from './registry-types.js';
 import type { ResolveOptions } from './resolve.js';
 import { IMPORT_SOURCE, explainNoSource } from './sources.js';
+import { findLookalikePin } from './validate.js';
 
 /** How bad a finding is: `error` leaves the connection unprotected or failing, `warning` fragile, `info` explains. */
 export type FindingSeverity = 'error' | 'warning' | 'info';
@@ -49,6 +50,10 @@ export type FindingCode =
   | 'SSLROOTCERT_WRONG_REGION'
   | 'SSLROOTCERT_EXPIRED'
   | 'SSLROOTCERT_EXPIRING'
+  /** The file holds a CA with a pinned certificate's common name and another fingerprint (a forgery or lookalike). */
+  | 'SSLROOTCERT_LOOKALIKE'
+  /** The file holds a provider CA that the registry does not pin (accepted by its constraints only). */
+  | 'SSLROOTCERT_UNPINNED'
   | 'ROOT_CRT_DEFAULT'
   | 'SSLNEGOTIATION_DIRECT'
   | 'SSLNEGOTIATION_WEAK'
@@ -755,15 +760,20 @@ function checkBundle(ctx: Context, label: string, client: FindingClient, certs: 
     const host = h.result.host;
     const trustPins = provider.certificates.filter((p) => p.trust.includes(trust.id));
     const pinned = new Map(trustPins.map((p) => [p.sha256, p]));
-    const pinnedNames = new Set(trustPins.map((p) => p.subject));
     const constraint = trust.unpinned === 'constraints' && trust.constraints ? new RegExp(trust.constraints.subject) : undefined;
     const belongs = (cert: X509Certificate): boolean => {
       if (pinned.has(cert.fingerprint256)) return true;
       if (!constraint || !cert.ca) return false;
       const summary = summarizeCertificate(cert);
-      // A certificate carrying a pinned name with another fingerprint is a forgery, not a new root.
-      return constraint.test(summary.subject) && !pinnedNames.has(summary.subject) && (!trust.constraints?.selfSigned || summary.selfSigned);
+      // A certificate carrying a pinned name (by CN) with another fingerprint is a forgery, not a new root.
+      return constraint.test(summary.subject) && !findLookalikePin(ctx.registry.providers, summary.subject, summary.sha256) && (!trust.constraints?.selfSigned || summary.selfSigned);
     };
+    const lookalike = certs.map((c) => ({ c, pin: index.has(c.fingerprint256) ? undefined : findLookalikePin(ctx.registry.providers, summarizeCertificate(c, { verifySignature: false }).subject, c.fingerprint256) })).find((l) => l.pin);
+    if (lookalike?.pin) {
+      add(ctx, level('error'), 'SSLROOTCERT_LOOKALIKE', client, `${label} holds "${commonName(lookalike.c.subject.split('\n').join(', '))}" (SHA-256 ${lookalike.c.fingerprint256}), which carries the name of pinned "${commonName(lookalike.pin.pin.subject)}" (${lookalike.pin.provider.id}, SHA-256 ${lookalike.pin.pin.sha256}) but another fingerprint: a forgery or lookalike. Do not use the file: ${URL_FIX}.`, host);
+      checkedAgainstProvider = true;
+      continue;
+    }
     if (trustPins.length === 0 && !constraint) {
       const valid = certs.filter((c) => isValidAt(c, now));
       if (valid.length === 0) {
@@ -803,6 +813,10 @@ function checkBundle(ctx: Context, label: string, client: FindingClient, certs: 
         continue;
       }
     }
+    const unpinned = usable.filter((c) => !pinned.has(c.fingerprint256));
+    if (unpinned.length > 0) {
+      add(ctx, level('warning'), 'SSLROOTCERT_UNPINNED', client, `${label} holds ${listCerts(unpinned)}, unpinned: the registry does not pin ${unpinned.length === 1 ? 'it' : 'them'} for ${provider.name}, and only ${unpinned.length === 1 ? 'its' : 'their'} shape fits the registry's constraints. Compare the SHA-256 with the provider's documentation, or use the pinned bundle: ${URL_FIX}.`, host);
+    }
     const latest = Math.max(...usable.map((c) => Date.parse(c.validTo)));
     if (latest < soon) {
       add(ctx, level('warning'), 'SSLROOTCERT_EXPIRING', client, `The ${provider.name} certificates in ${label} all expire within 30 days (the last on ${new Date(latest).toISOString().slice(0, 10)}). Replace the file before then: ${URL_FIX}.`, host);
@@ -820,7 +834,7 @@ function goodUserFile(ctx: Context): string | undefined {
   if (written === undefined || written === 'system') return undefined;
   const path = resolve(ctx.cwd, written);
   if (readState(ctx, path).state !== 'read') return undefined;
-  const fileCodes: FindingCode[] = ['SSLROOTCERT_MISSING', 'SSLROOTCERT_UNREADABLE', 'SSLROOTCERT_WRONG_PROVIDER', 'SSLROOTCERT_WRONG_REGION', 'SSLROOTCERT_EXPIRED', 'SSLROOTCERT_EXPIRING'];
+  const fileCodes: FindingCode[] = ['SSLROOTCERT_MISSING', 'SSLROOTCERT_UNREADABLE', 'SSLROOTCERT_WRONG_PROVIDER', 'SSLROOTCERT_WRONG_REGION', 'SSLROOTCERT_EXPIRED', 'SSLROOTCERT_EXPIRING', 'SSLROOTCERT_LOOKALIKE', 'SSLROOTCERT_UNPINNED'];
   // Findings about the other file node-postgres reads ("+" as a space) do not count: the fixed string encodes the path.
   return ctx.findings.some((f) => fileCodes.includes(f.code) && f.severity !== 'info' && f.client !== 'node-postgres') ? undefined : path;
 }

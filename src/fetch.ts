@@ -78,6 +78,11 @@ export interface BundleResult {
   warnings: string[];
 }
 
+/** --timeout bounds the validation of what was downloaded as well as the download (60 s unless given). */
+function validationTimeoutMs(options: BundleOptions): number {
+  return options.download?.totalTimeoutMs ?? 60_000;
+}
+
 function openCache(options: BundleOptions): BundleCache {
   return new BundleCache(options.cacheDir ?? getCacheDir());
 }
@@ -110,6 +115,7 @@ async function validateAndStore(
     keepExpired: options.keepExpired,
     warnDays: options.warnDays,
     anyCa: context.anyCa,
+    timeoutMs: validationTimeoutMs(options),
   });
   const pins = new Set(context.provider.certificates.map((c) => c.sha256));
   const cache = openCache(options);
@@ -225,7 +231,7 @@ export async function fetchBundle(providerName: string, options: FetchOptions = 
           try {
             const parsed = parseCertificates(answer.body ?? Buffer.alloc(0), { format: root.format, name: served });
             const { validateCertificates } = await import('./validate.js');
-            validateCertificates(parsed, { provider, trust, single: root, now: options.now ?? new Date(), keepExpired: true });
+            validateCertificates(parsed, { provider, trust, single: root, now: options.now ?? new Date(), keepExpired: true, timeoutMs: validationTimeoutMs(options) });
             return parsed;
           } catch (error) {
             throw naming(served, error);

@@ -88,9 +88,26 @@ function decodeText(bytes: Uint8Array): string {
 }
 
 function lineOf(text: string, index: number): number {
+  return lineCounter(text)(index);
+}
+
+/**
+ * Line numbers of increasing offsets in one pass: each call counts only the newlines since the
+ * previous one, so numbering every block of a 4000-block bundle stays linear. An offset before
+ * the previous one starts the count again.
+ */
+function lineCounter(text: string): (index: number) => number {
   let line = 1;
-  for (let i = text.indexOf('\n'); i !== -1 && i < index; i = text.indexOf('\n', i + 1)) line++;
-  return line;
+  let at = 0;
+  return (index) => {
+    if (index < at) {
+      line = 1;
+      at = 0;
+    }
+    for (let i = text.indexOf('\n', at); i !== -1 && i < index; i = text.indexOf('\n', i + 1)) line++;
+    at = index;
+    return line;
+  };
 }
 
 interface Tlv {
@@ -200,6 +217,7 @@ function parsePem(text: string, fail: Fail): X509Certificate[] {
   let open: { label: string; index: number; contentStart: number; line: number } | undefined;
   let blocks = 0;
   let outside = 0;
+  const lineAt = lineCounter(text);
   const checkOutside = (from: number, to: number): void => {
     const damaged = DAMAGED_ARMOUR.exec(text.slice(from, to));
     if (damaged) throw fail(`has a damaged BEGIN or END line at line ${lineOf(text, from + damaged.index)} (wrong dashes or label)`, next);
@@ -207,7 +225,7 @@ function parsePem(text: string, fail: Fail): X509Certificate[] {
   for (const match of text.matchAll(ARMOUR)) {
     const [, kind, label = ''] = match;
     const index = match.index;
-    const line = lineOf(text, index);
+    const line = lineAt(index);
     if (kind === 'BEGIN') {
       if (open) {
         checkOutside(open.contentStart, index);

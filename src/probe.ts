@@ -16,6 +16,7 @@ import type { CertificateStatus, Provider, SslMode } from './registry-types.js';
 import { getSslRootCert, type ResolveOptions } from './resolve.js';
 import { IMPORT_SOURCE } from './sources.js';
 import { rankStatus, type MonitoringStatus } from './status.js';
+import { findLookalikePin } from './validate.js';
 
 /** A probe's verdict, in the monitoring convention (exit codes 0, 1, 2, 3). */
 export type ProbeStatus = MonitoringStatus;
@@ -41,7 +42,11 @@ export type ProbeProblemCode =
   | 'expired'
   | 'not-yet-valid'
   /** CRITICAL within `criticalDays`, WARNING within `warnDays`. */
-  | 'expires-soon';
+  | 'expires-soon'
+  /** CRITICAL: the chain ends at a CA carrying a pinned certificate's name with another fingerprint. */
+  | 'lookalike'
+  /** WARNING: the chain verifies against the registry's bundle through a CA the registry does not pin. */
+  | 'unpinned';
 
 export interface ProbeProblem {
   code: ProbeProblemCode;
@@ -70,6 +75,8 @@ export interface AnchorCertificate extends CertificateSummary {
   daysLeft: number;
   /** Set when the registry pins this exact certificate (by SHA-256). */
   pinned: PinnedInfo | undefined;
+  /** True when the registry does not pin it (the opposite of `pinned`, spelt out for JSON readers). */
+  unpinned: boolean;
 }
 
 /** Whether the served chain verifies against one set of trusted certificates. */
@@ -279,6 +286,7 @@ export async function probeServer(options: ProbeOptions): Promise<ProbeReport> {
     problems.push({ code: 'hostname-mismatch', status: 'CRITICAL', message: `The certificate of ${where} does not name "${host}" (it names ${names}), so verify-full fails. Connect with a name the certificate lists.` });
   }
 
+  problems.push(...checkAnchor(usedPath, bundleTrust?.verified === true ? report.bundle : undefined, registry, where));
   problems.push(...checkExpiry(usedPath, now, warnDays, criticalDays));
   const anchor = usedPath.length > 1 ? usedPath[usedPath.length - 1] : undefined;
   report.expiry = { serverDaysLeft: daysLeft(leaf, now), anchorDaysLeft: anchor && daysLeft(anchor, now) };
@@ -614,7 +622,28 @@ function findPin(registry: Registry, sha256: string): PinnedInfo | undefined {
 }
 
 function describeAnchor(cert: X509Certificate, registry: Registry, now: Date): AnchorCertificate {
-  return { ...summarizeCertificate(cert), daysLeft: daysLeft(cert, now), pinned: findPin(registry, cert.fingerprint256) };
+  const pinned = findPin(registry, cert.fingerprint256);
+  return { ...summarizeCertificate(cert), daysLeft: daysLeft(cert, now), pinned, unpinned: pinned === undefined };
+}
+
+/**
+ * The anchor a client will use: CRITICAL when it carries a pinned certificate's name with another
+ * fingerprint (whichever store holds it); WARNING when pgcerts' own bundle for a provider-wide
+ * trust verifies the chain through a CA the registry does not pin (per-account CAs cannot be pinned).
+ */
+function checkAnchor(path: X509Certificate[], bundle: BundleVerdict | undefined, registry: Registry, where: string): ProbeProblem[] {
+  const anchor = path.length > 1 ? path[path.length - 1] : undefined;
+  if (!anchor || findPin(registry, anchor.fingerprint256)) return [];
+  const summary = summarizeCertificate(anchor, { verifySignature: false });
+  const label = `"${commonName(summary.subject)}" (SHA-256 ${summary.sha256})`;
+  const lookalike = findLookalikePin(registry.providers, summary.subject, summary.sha256);
+  if (lookalike) {
+    return [failure('lookalike', 'CRITICAL', `The chain of ${where} ends at ${label}, which carries the name of pinned "${commonName(lookalike.pin.subject)}" (${lookalike.provider.id}, SHA-256 ${lookalike.pin.sha256}) but another fingerprint: a forgery or lookalike, so someone may be intercepting the connection. Do not connect; fetch the provider's bundle again (\`pgcerts fetch ${lookalike.provider.id} --force\`).`)];
+  }
+  if (bundle?.source !== 'registry' || bundle.provider === undefined) return [];
+  const trust = registry.findProvider(bundle.provider)?.trust.find((t) => t.id === bundle.trust);
+  if (!trust || trust.kind === 'account' || trust.kind === 'none') return [];
+  return [failure('unpinned', 'WARNING', `The chain of ${where} verifies against the ${bundle.provider} bundle through ${label}, which the registry does not pin (unpinned: accepted only by the registry's constraints or an import), so nothing but its shape vouches for it. Compare its SHA-256 with the provider's documentation, and update pgcerts (\`npm install -g pgcerts@latest\`) for a registry that pins it.`)];
 }
 
 /** Expired, not yet valid and expiring certificates on the chain clients will use. */

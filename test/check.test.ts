@@ -14,7 +14,7 @@ import { BundleCache, type CacheKey } from '../src/cache.js';
 import { summarizeCertificate } from '../src/certificate.js';
 import { formatJson, formatPrometheus, formatText } from '../src/check-format.js';
 import { findRegistryAge, runChecks, type CheckOptions, type CheckReport } from '../src/check.js';
-import { Registry, getBundledRegistry } from '../src/registry.js';
+import { Registry, getBundledRegistry, loadRegistry } from '../src/registry.js';
 import type { RegistryData } from '../src/registry-types.js';
 import { BIN, cleanEnv, runCli, type CliRun } from './helpers/cli.js';
 import { getClosedPort, startFakePostgres, type FakePostgres } from './helpers/fake-postgres.js';
@@ -47,6 +47,11 @@ let root: TestCertificate;
 const roots: Record<'60' | '20' | '5' | 'expired' | 'year', TestCertificate> = {} as never;
 const servers: FakePostgres[] = [];
 let counter = 0;
+/**
+ * The bundled registry plus rds pins for the made-up roots, as a real RDS cache holds pinned roots
+ * only (an unpinned one is a WARNING, code `unpinned`). The file is PGCERTS_REGISTRY for the CLI.
+ */
+let pinning: { registry: Registry; file: string };
 
 /** A new empty directory under the test directory. */
 function fresh(name: string): string {
@@ -68,6 +73,7 @@ function envFor(cacheDir: string, extra: Record<string, string | undefined> = {}
     // The bundled registry's facts were checked on one day; without this, every test expecting OK
     // would turn WARNING once that day is 180 days past. The age tests use their own registry.
     PGCERTS_NO_REGISTRY_AGE_WARNING: '1',
+    PGCERTS_REGISTRY: pinning.file,
     ...extra,
   });
 }
@@ -88,7 +94,7 @@ async function cacheBundle(cacheDir: string, certs: Array<X509Certificate | { pe
 }
 
 function check(options: CheckOptions): Promise<CheckReport> {
-  return runChecks({ maxRegistryAgeDays: null, cacheDir: fresh('unused-cache'), ...options });
+  return runChecks({ maxRegistryAgeDays: null, cacheDir: fresh('unused-cache'), registry: pinning.registry, ...options });
 }
 
 /** The one `pgcerts: <STATUS> - ...` line on stderr. */
@@ -119,7 +125,21 @@ beforeAll(async () => {
   roots['5'] = createCa({ commonName: 'pgcerts check root 5', notAfter: daysFromNow(5) });
   roots.expired = createCa({ commonName: 'pgcerts check root expired', notBefore: daysFromNow(-400), notAfter: daysFromNow(-10) });
   roots.year = createCa({ commonName: 'pgcerts check root year' });
+  pinning = pinRoots(Object.values(roots));
 });
+
+function pinRoots(certs: TestCertificate[]): { registry: Registry; file: string } {
+  const data = JSON.parse(readFileSync(getBundledRegistry().path as string, 'utf8')) as RegistryData;
+  const rds = data.providers.find((p) => p.id === 'rds') as RegistryData['providers'][number];
+  for (const test of certs) {
+    const s = summarizeCertificate(new X509Certificate(test.pem), { verifySignature: false });
+    const status = Date.parse(s.notAfter) < Date.now() ? 'expired' as const : 'current' as const;
+    rds.certificates.push({ sha256: s.sha256, subject: s.subject, notBefore: s.notBefore, notAfter: s.notAfter, key: s.key, status, trust: ['aws'], cite: { refs: ['rds-global-bundle'], checked: '2026-11-27', confirmed: true } });
+  }
+  const file = join(fresh('pinning-registry'), 'registry.json');
+  writeFileSync(file, JSON.stringify({ ...data, contentSha256: createHash('sha256').update(JSON.stringify(data.providers)).digest('hex') }));
+  return { registry: loadRegistry(file), file };
+}
 
 afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => s.close()));
@@ -206,9 +226,9 @@ describe('runChecks: bundles, files and the registry calendar', () => {
     expect(report.status).toBe('WARNING');
     expect(report.exitCode).toBe(1);
     const expired = report.certificates[0];
-    expect(expired).toMatchObject({ kind: 'cache', target: 'rds/aws.global', provider: 'rds', source: 'aws.global', status: 'WARNING', codes: ['expired'], daysLeft: -10, pinned: null });
-    expect(expired?.reason).toMatch(/^Expired on \d{4}-\d\d-\d\d \(10 days ago\)\. Harmless while the other certificates verify, but the bundle is stale: run `pgcerts fetch rds --force`\.$/);
-    expect(report.certificates[1]).toMatchObject({ status: 'OK', codes: ['valid'], reason: 'Expires in 364 days.' });
+    expect(expired).toMatchObject({ kind: 'cache', target: 'rds/aws.global', provider: 'rds', source: 'aws.global', status: 'WARNING', codes: ['expired', 'registry-expired'], daysLeft: -10, pinned: { provider: 'rds', status: 'expired', region: null } });
+    expect(expired?.reason).toMatch(/^Expired on \d{4}-\d\d-\d\d \(10 days ago\)\. Harmless while the other certificates verify, but the bundle is stale: run `pgcerts fetch rds --force`\. The registry lists it as expired for rds\.$/);
+    expect(report.certificates[1]).toMatchObject({ status: 'OK', codes: ['valid'], reason: 'Expires in 364 days; pinned by rds.' });
     expect(report.summary).toBe('1 certificate expired; 2 certificates in 1 target');
 
     const allExpired = fresh('cache');
@@ -253,7 +273,9 @@ describe('runChecks: bundles, files and the registry calendar', () => {
     expect(report.status).toBe('WARNING');
     expect(report.certificates[0]).toMatchObject({ sha256: retired.fingerprint256, status: 'WARNING', codes: ['registry-retired'], pinned: { provider: 'neon', status: 'retired', region: null } });
     expect(report.certificates[0]?.reason).toMatch(/^The registry lists it as retired for neon \(Replaced by a test root on purpose\)\. Replace the file with the current bundle \(`pgcerts fetch neon --out .*neon\.pem`\)\.$/);
-    expect(report.summary).toBe('1 certificate retired by the registry; 2 certificates in 1 target');
+    // The other root is no neon pin: beside one, it is unpinned (WARNING).
+    expect(report.certificates[1]).toMatchObject({ sha256: sha(roots.year), status: 'WARNING', codes: ['unpinned'], pinned: null });
+    expect(report.summary).toBe('1 certificate retired by the registry, 1 is unpinned; 2 certificates in 1 target');
   });
 
   it('checks every cached bundle by default, only the named providers\' when given, and says what is not cached', async () => {
@@ -368,7 +390,8 @@ describe('live servers', () => {
     const cacheDir = fresh('cache');
     const run = await runCli(['check', '--host', `${NOWHERE_HOST}:${server.port}`, '--host', `127.0.0.1:${closed}`, '--hostaddr', '127.0.0.1', '--format', 'prometheus'], envFor(cacheDir));
     expect(run.status).toBe(3);
-    expect(statusLine(run)).toBe(`pgcerts: UNKNOWN - 1 certificate expires within 30 days, connection refused (127.0.0.1:${closed}); 2 certificates in 2 targets`);
+    // The new root is accepted by the rds constraints only, so the anchor row is also unpinned.
+    expect(statusLine(run)).toBe(`pgcerts: UNKNOWN - connection refused (127.0.0.1:${closed}), 1 certificate expires within 30 days, 1 is unpinned; 2 certificates in 2 targets`);
     const families = parseFamilies(run.stdout);
     expect(values(families, 'pgcerts_probe_success')).toEqual([
       [{ host: `${NOWHERE_HOST}:${server.port}` }, 1], [{ host: `127.0.0.1:${closed}` }, 0],
@@ -389,6 +412,44 @@ describe('live servers', () => {
     expect(report.targets[0]?.problems.map((p) => p.code)).toEqual(['untrusted']);
     expect(report.certificates.map((c) => c.source)).toEqual(['served']);
     expect(report.summary).toBe(`untrusted (${HOST}:${server.port}); 1 certificate in 1 target`);
+  });
+});
+
+describe('unpinned and lookalike CAs', () => {
+  const rdsName = (cn: string, locality = 'Seattle'): Array<[string, string]> => [['C', 'US'], ['O', 'Amazon Web Services, Inc.'], ['OU', 'Amazon RDS'], ['ST', 'WA'], ['CN', cn], ['L', locality]];
+
+  it('marks a cached root the registry does not pin as unpinned (WARNING, its own code), in JSON and in the table', async () => {
+    const cacheDir = fresh('cache');
+    const newRoot = createCaWithSubject(rdsName('Amazon RDS xx-test-1 Root CA RSA2048 G1'));
+    await cacheBundle(cacheDir, [...RDS_CURRENT_ROOTS, newRoot]);
+    const report = await check({ cacheDir, registry: getBundledRegistry() });
+    expect(report.status).toBe('WARNING');
+    const row = report.certificates.find((c) => c.sha256 === sha(newRoot));
+    expect(row).toMatchObject({ status: 'WARNING', codes: ['unpinned'], pinned: null });
+    expect(row?.reason).toBe('Unpinned: it was accepted only because it fits the registry\'s constraints, so nothing but its shape vouches for it. Compare its SHA-256 with the provider\'s documentation, and update pgcerts (`npm install -g pgcerts@latest`) for a registry that pins it.');
+    expect(report.certificates.filter((c) => c.status !== 'OK')).toHaveLength(1);
+    expect(report.summary).toBe(`1 certificate is unpinned; ${RDS_CURRENT_ROOTS.length + 1} certificates in 1 target`);
+    const run = await runCli(['check'], envFor(cacheDir, { PGCERTS_REGISTRY: undefined }));
+    expect(run.status).toBe(1);
+    expect(run.stdout.split('\n')[1]).toMatch(new RegExp(`^WARNING +\\d+ +\\d{4}-\\d\\d-\\d\\d +cache rds/aws\\.global +Amazon RDS xx-test-1 Root CA RSA2048 G1 +${sha(newRoot).slice(0, 11)} +Unpinned: `));
+    // A per-cluster CA imported for an account trust cannot be pinned: not a warning.
+    const account = fresh('cache');
+    await cacheBundle(account, [roots.year], { provider: 'digitalocean', trust: getBundledRegistry().getProvider('digitalocean').trust[0]?.id as string, source: 'import' });
+    expect((await check({ cacheDir: account, registry: getBundledRegistry() })).certificates[0]).toMatchObject({ status: 'OK', codes: ['valid'], reason: 'Expires in 364 days; not pinned by the registry.' });
+  });
+
+  it('is CRITICAL for a file or cached bundle holding a root with a pinned name and another fingerprint (L=Seattle2)', async () => {
+    const real = RDS_CURRENT_ROOTS.find((c) => c.subject.includes('CN=Amazon RDS eu-west-1 Root CA RSA2048 G1')) as X509Certificate;
+    const forged = createCaWithSubject(rdsName('Amazon RDS eu-west-1 Root CA RSA2048 G1', 'Seattle2'));
+    const file = writeFile('forged.pem', pemOf([real, forged]));
+    const cacheDir = fresh('cache');
+    await cacheBundle(cacheDir, [real, forged]);
+    const report = await check({ cacheDir, providers: ['rds'], files: [file], registry: getBundledRegistry() });
+    expect(report.status).toBe('CRITICAL');
+    const rows = report.certificates.filter((c) => c.sha256 === sha(forged));
+    expect(rows.map((r) => [r.kind, r.status, r.codes])).toEqual([['cache', 'CRITICAL', ['lookalike']], ['file', 'CRITICAL', ['lookalike']]]);
+    expect(rows[1]?.reason).toBe(`Carries the name of pinned "Amazon RDS eu-west-1 Root CA RSA2048 G1" (rds, SHA-256 ${real.fingerprint256}) but another fingerprint: a forgery or lookalike, not that CA. Stop trusting it: replace the file with the current bundle (\`pgcerts fetch rds --out ${file}\`).`);
+    expect(report.summary).toMatch(/^2 certificates carry a pinned name with another fingerprint; /);
   });
 });
 
@@ -463,7 +524,7 @@ describe('the registry age', () => {
     const after = new Date(Date.parse(first.notAfter) + DAY_MS);
     const expected = new Set(current.filter((c) => Date.parse(c.notAfter) < after.getTime()).map((c) => c.sha256));
     const file = writeFile('ca.pem', roots.year.pem);
-    const report = await check({ files: [file], now: after, maxRegistryAgeDays: 100_000 });
+    const report = await check({ registry, files: [file], now: after, maxRegistryAgeDays: 100_000 });
     const registryTarget = report.targets.find((t) => t.kind === 'registry');
     const problems = registryTarget?.problems.filter((p) => p.code === 'registry-pin-expired') ?? [];
     expect(problems.length).toBe(expected.size);
@@ -471,9 +532,9 @@ describe('the registry age', () => {
     expect(problems[0]?.message).toContain(`expired on ${first.notAfter.slice(0, 10)}, after the registry was checked (${first.cite.checked})`);
     expect(report.summary).toContain('registry pins expired since it was checked');
     // The day before the first expiry: nothing to report. Silenced with the age warning.
-    const before = await check({ files: [file], now: new Date(Date.parse(first.notAfter) - DAY_MS), maxRegistryAgeDays: 100_000 });
+    const before = await check({ registry, files: [file], now: new Date(Date.parse(first.notAfter) - DAY_MS), maxRegistryAgeDays: 100_000 });
     expect(before.targets.find((t) => t.kind === 'registry')?.problems).toEqual([]);
-    const silenced = await check({ files: [file], now: after, maxRegistryAgeDays: null });
+    const silenced = await check({ registry, files: [file], now: after, maxRegistryAgeDays: null });
     expect(silenced.targets.find((t) => t.kind === 'registry')?.problems).toEqual([]);
   });
 
@@ -649,7 +710,7 @@ describe('output formats', () => {
     expect(root2019?.labels.subject).toContain('Amazon Web Services\\, Inc.');
     expect(root2019?.value).toBe(Date.parse(RDS_2019_ROOT.validTo) / 1000);
     const five = byCert.get(`${weirdFile}|${sha(roots['5'])}`);
-    expect(five?.labels).toEqual({ kind: 'file', target: weirdFile, provider: '', source: 'file', subject: 'CN=pgcerts check root 5', sha256: sha(roots['5']) });
+    expect(five?.labels).toEqual({ kind: 'file', target: weirdFile, provider: 'rds', source: 'file', subject: 'CN=pgcerts check root 5', sha256: sha(roots['5']) });
     const expiresIn = values(families, 'pgcerts_cert_expires_in_seconds').find(([l]) => l.sha256 === sha(roots['5']))?.[1] as number;
     expect(Math.abs(expiresIn - (Date.parse(new X509Certificate(roots['5'].pem).validTo) / 1000 - checkedAt))).toBeLessThanOrEqual(1);
     expect(values(families, 'pgcerts_cert_expires_in_seconds').find(([l]) => l.sha256 === RDS_2019_ROOT.fingerprint256)?.[1]).toBeLessThan(-800 * 86_400);
@@ -805,11 +866,12 @@ describe('the pgcerts check command line', () => {
 
   it('loads neither undici nor node-forge (nor commander, nor node:tls) over a cache; --refresh does load undici', async () => {
     const cacheDir = fresh('cache');
-    await cacheBundle(cacheDir, [roots.year]);
+    // Real pinned roots and the bundled registry: a PGCERTS_REGISTRY file would load ajv to validate it.
+    await cacheBundle(cacheDir, RDS_CURRENT_ROOTS);
     const packages = join(import.meta.dirname, 'helpers', 'report-modules.mjs');
     const builtins = join(import.meta.dirname, 'helpers', 'report-builtins.mjs');
     // The builtins report goes first: report-modules writes through process.stderr, which loads node:net for a pipe.
-    const env = envFor(cacheDir, { NODE_OPTIONS: `--import=${builtins} --import=${packages}` });
+    const env = envFor(cacheDir, { NODE_OPTIONS: `--import=${builtins} --import=${packages}`, PGCERTS_REGISTRY: undefined });
     for (const format of ['text', 'json', 'prometheus']) {
       const run = await runCli(['check', '--format', format], env);
       expect(run.status).toBe(0);

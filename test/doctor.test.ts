@@ -39,6 +39,11 @@ const EXPIRING = createCaWithSubject(
   [['C', 'US'], ['O', 'Amazon Web Services, Inc.'], ['OU', 'Amazon RDS'], ['ST', 'WA'], ['CN', 'Amazon RDS Beta eu-west-1 Root CA RSA2048 G1'], ['L', 'Seattle']],
   { notBefore: new Date(NOW.getTime() - 300 * DAY_MS), notAfter: new Date(NOW.getTime() + 10 * DAY_MS) },
 ).pem;
+// A self-signed copy of the pinned eu-west-1 root's name with L=Seattle2 and a fresh key.
+const LOOKALIKE = createCaWithSubject(
+  [['C', 'US'], ['O', 'Amazon Web Services, Inc.'], ['OU', 'Amazon RDS'], ['ST', 'WA'], ['CN', 'Amazon RDS eu-west-1 Root CA RSA2048 G1'], ['L', 'Seattle2']],
+  { notBefore: new Date(NOW.getTime() - DAY_MS), notAfter: new Date(NOW.getTime() + 3650 * DAY_MS) },
+).pem;
 const OWN_CA = createCa({ commonName: 'Example Corp Internal CA', notBefore: new Date(NOW.getTime() - DAY_MS), notAfter: new Date(NOW.getTime() + 3650 * DAY_MS) }).pem;
 
 const FILES: Record<string, string> = {
@@ -47,6 +52,7 @@ const FILES: Record<string, string> = {
   '/certs/rds-combined-ca-bundle.pem': LEGACY,
   '/certs/isrg.pem': ISRG,
   '/certs/expiring.pem': EXPIRING,
+  '/certs/lookalike.pem': LOOKALIKE,
   '/certs/own-ca.pem': OWN_CA,
   '/certs/do-ca.pem': OWN_CA,
   '/certs/page.html': '<!doctype html><html><body>Sign in</body></html>',
@@ -248,7 +254,13 @@ const CASES: Case[] = [
   {
     name: 'a bundle whose only matching root expires within 30 days',
     input: url(RDS, '?sslmode=verify-full&sslrootcert=/certs/expiring.pem'),
-    findings: ['warning SSLROOTCERT_EXPIRING both'],
+    // The root fits the RDS constraints but is not pinned: marked unpinned too.
+    findings: ['warning SSLROOTCERT_UNPINNED both', 'warning SSLROOTCERT_EXPIRING both'],
+  },
+  {
+    name: 'a bundle holding a lookalike of a pinned root (L=Seattle2)',
+    input: url(RDS, '?sslmode=verify-full&sslrootcert=/certs/lookalike.pem'),
+    findings: ['error SSLROOTCERT_LOOKALIKE both'],
   },
   {
     name: 'PGSSLROOTCERT is used by libpq only',
@@ -404,6 +416,10 @@ describe('diagnoseConnection', () => {
     expect(byCode(url(HEROKU, '?sslmode=require')).PROVIDER_UNVERIFIABLE).toMatch(/Enhanced Certificates.*uselibpqcompat=true&sslmode=require/);
     expect(byCode(url(DO, '?sslmode=require')).ACCOUNT_CA_MISSING).toMatch(/doctl databases get-ca.*pgcerts import digitalocean <file>.*--host/);
     expect(byCode(url(RDS, '?sslmode=verify-full&sslrootcert=/certs/us-east-1.pem')).SSLROOTCERT_WRONG_REGION).toMatch(/for us-east-1.*none for region eu-west-1/);
+    expect(byCode(url(RDS, '?sslmode=verify-full&sslrootcert=/certs/lookalike.pem')).SSLROOTCERT_LOOKALIKE)
+      .toMatch(/^sslrootcert "\/certs\/lookalike\.pem" holds "Amazon RDS eu-west-1 Root CA RSA2048 G1" \(SHA-256 [0-9A-F:]+\), which carries the name of pinned "Amazon RDS eu-west-1 Root CA RSA2048 G1" \(rds, SHA-256 [0-9A-F:]+\) but another fingerprint: a forgery or lookalike\. Do not use the file: /);
+    expect(byCode(url(RDS, '?sslmode=verify-full&sslrootcert=/certs/expiring.pem')).SSLROOTCERT_UNPINNED)
+      .toMatch(/^sslrootcert "\/certs\/expiring\.pem" holds "Amazon RDS Beta eu-west-1 Root CA RSA2048 G1" \(until \d{4}-\d\d-\d\d\), unpinned: the registry does not pin it for Amazon RDS/);
   });
 
   it('uses %APPDATA%\\postgresql\\root.crt on Windows', () => {

@@ -266,21 +266,23 @@ describe(`verify-full with pgcerts' output against ${SERVER_LABEL}`, () => {
   describe('pgcerts probe against the real server', () => {
     const major = Number(/(\d+)(?:\.\d+)?\s*$/.exec(binaries.version)?.[1] ?? 0);
 
-    it('SSLRequest: OK, verified against the registry bundle, anchored by the test root', async () => {
+    // The test root is new to the registry (accepted by the rds constraints only), so a verified
+    // chain is a WARNING (code unpinned), never a plain OK.
+    it('SSLRequest: verified against the registry bundle, anchored by the test root, WARNING unpinned', async () => {
       const run = await runCli(['probe', `${SERVER_NAME}:${server.port}`, '--hostaddr', '127.0.0.1', '--json'], env);
-      expect(run.status).toBe(0);
+      expect(run.status).toBe(1);
       const report = JSON.parse(run.stdout) as Record<string, unknown>;
-      expect(report).toMatchObject({ status: 'OK', exitCode: 0 });
+      expect(report).toMatchObject({ status: 'WARNING', exitCode: 1, problems: [expect.objectContaining({ code: 'unpinned' })], bundle: { verified: true, anchor: { unpinned: true } } });
       const text = JSON.stringify(report);
       expect(text).toContain(TEST_ROOT_CN);
       expect(text).toMatch(/TLSv1\.[23]/);
-      expect(run.stderr).toMatch(/^pgcerts: OK - /);
+      expect(run.stderr).toMatch(/(?:^|\n)pgcerts: WARNING - The chain of .* verifies against the rds bundle through "Amazon RDS ap-test-9 Root CA RSA2048 G1"/);
     });
 
-    it.skipIf(major < 17)(`direct TLS (--direct, ALPN postgresql; PostgreSQL 17+, server here: ${major}): OK`, async () => {
+    it.skipIf(major < 17)(`direct TLS (--direct, ALPN postgresql; PostgreSQL 17+, server here: ${major}): verified, WARNING unpinned`, async () => {
       const run = await runCli(['probe', `${SERVER_NAME}:${server.port}`, '--hostaddr', '127.0.0.1', '--direct', '--json'], env);
-      expect(run.stderr).toMatch(/^pgcerts: OK - /);
-      expect(run.status).toBe(0);
+      expect(run.stderr).toMatch(/(?:^|\n)pgcerts: WARNING - The chain of /);
+      expect(run.status).toBe(1);
       expect(run.stdout).toContain('postgresql');
     });
 

