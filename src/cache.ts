@@ -73,6 +73,8 @@ export interface CacheMeta {
   url?: string;
   /** Absolute path of an imported file. */
   importedFrom?: string;
+  /** The provider resource an account CA was fetched for through the provider's API (never a secret). */
+  resource?: { id: string; kind: string; project?: string; name?: string };
   /** ISO-8601 UTC. */
   fetchedAt: string;
   etag?: string;
@@ -584,6 +586,7 @@ function buildMeta(key: CacheKey, fields: CacheMetaFields, bytes: Buffer): Cache
     key: normalizeKey(key),
     url: fields.url,
     importedFrom: fields.importedFrom,
+    resource: fields.resource === undefined ? undefined : dropUndefined({ ...fields.resource }),
     fetchedAt: fields.fetchedAt,
     etag: fields.etag,
     lastModified: fields.lastModified,
@@ -644,6 +647,11 @@ function checkMeta(data: unknown, what: string, fail: (reason: string) => Error)
   }
   for (const field of ['fetchedAt', 'registryVersion']) {
     if (typeof data[field] !== 'string') throw fail(`${what} lacks ${field}`);
+  }
+  const resource = data.resource;
+  if (resource !== undefined && (!isRecord(resource) || typeof resource.id !== 'string' || typeof resource.kind !== 'string'
+    || !['project', 'name'].every((f) => resource[f] === undefined || typeof resource[f] === 'string'))) {
+    throw fail(`${what} has a malformed resource`);
   }
   if (Number.isNaN(Date.parse(data.fetchedAt as string))) throw fail(`${what} has fetchedAt ${JSON.stringify(data.fetchedAt)}, not an ISO-8601 date`);
   if (typeof data.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(data.sha256)) throw fail(`${what} has no hex sha256`);

@@ -10,7 +10,7 @@ import type { ProbeProblemCode, ProbeReport } from './probe.js';
 import { getBundledRegistry, type Registry } from './registry.js';
 import { STATUS_EXIT_CODES, rankStatus, worseStatus, type MonitoringStatus } from './status.js';
 import type { CertificateStatus, Cite, HistoryEntry, PinnedCertificate, Provider } from './registry-types.js';
-import { IMPORT_SOURCE, OFFLINE_SOURCE, findSource, isDownloadable, selectTrust } from './sources.js';
+import { ACCOUNT_SOURCE, IMPORT_SOURCE, OFFLINE_SOURCE, findSource, isDownloadable, selectTrust } from './sources.js';
 import { findLookalikePin } from './validate.js';
 
 /** A verdict in the monitoring convention (exit codes 0, 1, 2, 3). */
@@ -460,6 +460,7 @@ function cacheName(key: CacheKey): string {
 /** The command that replaces a cached entry. */
 function refetchCommand(ctx: Context, key: CacheKey, force: boolean): string {
   if (key.source === IMPORT_SOURCE) return `\`pgcerts import ${key.provider} <file>${key.host === undefined ? '' : ` --host ${key.host}`}\``;
+  if (key.source === ACCOUNT_SOURCE) return `\`pgcerts fetch ${key.provider} --host ${key.host ?? '<host>'}\``;
   const provider = ctx.registry.findProvider(key.provider);
   let defaultTrust: string | undefined;
   try {

@@ -33,6 +33,11 @@ export interface DownloadOptions {
   retryDelayMs?: number;
   /** Default `pgcerts/<version> (+https://github.com/pgcerts/pgcerts)`. */
   userAgent?: string;
+  /**
+   * Extra request headers (lower-case names), sent on every attempt and on same-host redirects
+   * only: an account API's `authorization` never follows a redirect to a `redirectHosts` host.
+   */
+  headers?: Readonly<Record<string, string>>;
   /** Base URL of a mirror: `https://host/path?q` is fetched as `<mirror>/host/path?q`. */
   mirror?: string;
   /**
@@ -270,16 +275,18 @@ async function attemptDownload(
   const conditional = Boolean(opts.etag || opts.lastModified);
   const chain = [start];
   let current = start;
+  const extra = opts.headers ?? {};
 
   for (;;) {
     let response: Dispatcher.ResponseData;
     try {
       const target = new URL(current);
+      const sameHost = target.hostname === new URL(start).hostname;
       response = await dispatcher.request({
         origin: target.origin,
         path: `${target.pathname}${target.search}`,
         method: 'GET',
-        headers,
+        headers: sameHost ? { ...headers, ...extra } : headers,
         signal,
         headersTimeout: opts.bodyTimeoutMs,
         bodyTimeout: opts.bodyTimeoutMs,

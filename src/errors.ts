@@ -18,8 +18,12 @@ export type ErrorCode =
   | 'CACHE_UNAVAILABLE'
   /** The cache directory or a file in it could be changed by someone else (owner, group/other write, a symbolic link). */
   | 'CACHE_UNSAFE'
-  /** The provider has no downloadable source for this host (account CA not imported, or kind none). */
-  | 'NO_SOURCE';
+  /** The provider has no downloadable source for this host (account CA not imported and no API token, or kind none). */
+  | 'NO_SOURCE'
+  /** A provider's API refused the token pgcerts found (HTTP 401 or 403). */
+  | 'AUTH_FAILED'
+  /** A provider's API answered, but none of the account's resources has the host. */
+  | 'RESOURCE_NOT_FOUND';
 
 /**
  * The one error class pgcerts throws. `code` is stable; the message names the bad value and ends

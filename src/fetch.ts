@@ -7,7 +7,7 @@ import { MAX_CA_FILE_BYTES, describeReadError, readRegularFile } from './read-fi
 import type { DownloadOptions } from './download.js';
 import { getBundledRegistry, type Registry } from './registry.js';
 import type { PinnedCertificate, Provider, Trust } from './registry-types.js';
-import { IMPORT_SOURCE, OFFLINE_SOURCE, explainNoSource, isDownloadable, publicRoots, selectSource, selectTrust } from './sources.js';
+import { ACCOUNT_SOURCE, IMPORT_SOURCE, OFFLINE_SOURCE, explainNoSource, isDownloadable, publicRoots, selectSource, selectTrust } from './sources.js';
 
 /** Options shared by fetching, importing and resolving bundles. */
 export interface BundleOptions {
@@ -26,7 +26,9 @@ export interface BundleOptions {
   /** Warn about certificates that expire within this many days (default 30). */
   warnDays?: number;
   /** Passed to the downloader (timeouts, retries; `ca` for tests). */
-  download?: Omit<DownloadOptions, 'etag' | 'lastModified' | 'mirror'>;
+  download?: Omit<DownloadOptions, 'etag' | 'lastModified' | 'mirror' | 'headers'>;
+  /** Where account API tokens are read (`DIGITALOCEAN_ACCESS_TOKEN`, ...); defaults to `process.env`. */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** Options of {@link fetchBundle}. */
@@ -70,6 +72,8 @@ export interface BundleResult {
   dropped: ReportedCertificate[];
   /** Accepted without a pin (they met the source's constraints). */
   unpinned: ReportedCertificate[];
+  /** For account CAs fetched through an API: the provider resource (cluster, project) that serves the host. */
+  resource?: CacheMeta['resource'];
   /** Fingerprints present now but not in the previous cached copy. */
   added: string[];
   /** Fingerprints in the previous cached copy but not now. */
@@ -98,7 +102,7 @@ function report(cert: X509Certificate, pins: Set<string>): ReportedCertificate {
  */
 async function validateAndStore(
   certs: X509Certificate[],
-  context: { provider: Provider; trust: Trust; key: CacheKey; from: string; single?: PinnedCertificate; anyCa?: boolean; etag?: string; lastModified?: string; offline: boolean; importedFrom?: string },
+  context: { provider: Provider; trust: Trust; key: CacheKey; from: string; single?: PinnedCertificate; anyCa?: boolean; etag?: string; lastModified?: string; offline: boolean; importedFrom?: string; resource?: CacheMeta['resource'] },
   options: BundleOptions,
 ): Promise<BundleResult> {
   const { validateCertificates } = await import('./validate.js');
@@ -129,6 +133,7 @@ async function validateAndStore(
   const written = await cache.write(context.key, toPem(result.kept), {
     url: context.importedFrom ? undefined : context.from,
     importedFrom: context.importedFrom,
+    resource: context.resource,
     fetchedAt: now.toISOString(),
     etag: context.etag,
     lastModified: context.lastModified,
@@ -147,6 +152,7 @@ async function validateAndStore(
     region: context.key.region,
     from: context.from,
     path: written.path,
+    resource: context.resource,
     notModified: false,
     offline: context.offline,
     kept,
@@ -271,6 +277,93 @@ export async function fetchBundle(providerName: string, options: FetchOptions = 
   } catch (error) {
     throw naming(picked.url, error);
   }
+}
+
+/** Options of {@link fetchAccountBundle}. */
+export interface AccountFetchOptions extends BundleOptions {
+  /** The host whose CA to fetch: the provider's API is searched for the resource that serves it. */
+  host: string;
+}
+
+/** The host, normalised, and the trust entry the registry gives it, which must be this provider's. */
+async function ownHost(registry: Registry, provider: Provider, input: string, flag: string): Promise<{ host: string; trust: Trust }> {
+  const { normalizeHost } = await import('./hostname.js');
+  const normalized = normalizeHost(input);
+  if (normalized.type === 'invalid') {
+    const { quoteInput } = await import('./redact.js');
+    throw new PgcertsError('INVALID_INPUT', `${flag} ${quoteInput(input)} is not a valid host name: ${normalized.reason}. Give the server's DNS name.`);
+  }
+  const host = normalized.host;
+  const match = registry.hostMatcher.match(host);
+  if (match?.provider.id !== provider.id) {
+    const who = match ? `belongs to provider "${match.provider.id}"` : 'is not a host of any provider in the registry';
+    throw new PgcertsError('INVALID_INPUT', `${flag} "${host}" ${who}, not "${provider.id}", so a CA stored for it would never be used; use the right provider (\`pgcerts lookup ${host}\`), or pass --sslrootcert to the command that connects.`);
+  }
+  return { host, trust: provider.trust.find((t) => t.id === match.rule.trust) ?? (provider.trust[0] as Trust) };
+}
+
+/**
+ * Fetch the CA of the account resource (cluster, project) that serves a host through the
+ * provider's API, with the token from the environment; validate it like a download and cache it
+ * for that host. A failed or rejected fetch leaves the previous cached copy as it was.
+ * @throws PgcertsError `NO_SOURCE` (no API for the provider, or no token set), `AUTH_FAILED`
+ *   (token refused), `RESOURCE_NOT_FOUND` (no resource has the host), `INVALID_INPUT`,
+ *   `DOWNLOAD_FAILED`, `DECODE_FAILED`, `VALIDATION_FAILED`, `CACHE_UNAVAILABLE`.
+ * @example await fetchAccountBundle('digitalocean', { host: 'db-pg-do-user-1-0.b.db.ondigitalocean.com' })
+ */
+export async function fetchAccountBundle(providerName: string, options: AccountFetchOptions): Promise<BundleResult> {
+  const registry = options.registry ?? getBundledRegistry();
+  const provider = registry.getProvider(providerName);
+  const { host, trust } = await ownHost(registry, provider, options.host, '--host');
+  if (trust.kind !== 'account') {
+    throw new PgcertsError('NO_SOURCE', `"${host}" uses the ${provider.id} ${trust.kind} CA (${trust.id}), not an account CA; run \`pgcerts fetch ${provider.id}\` without --host.`);
+  }
+  const accounts = await import('./accounts/index.js');
+  const account = accounts.findAccountProvider(provider.id);
+  if (!account) throw new PgcertsError('NO_SOURCE', `pgcerts cannot fetch CAs through the ${provider.name} API yet. ${explainNoSource(provider, trust)}`);
+  const credential = accounts.findCredential(account, options.env ?? process.env);
+  if (!credential) {
+    throw new PgcertsError('NO_SOURCE', `No ${account.name} API token: set ${accounts.describeTokenVariables(account)} to ${account.tokenHelp}, or get the CA yourself and run \`pgcerts import ${provider.id} <file> --host ${host}\`.`);
+  }
+  const api = accounts.createAccountApi(account, credential, { mirror: options.mirror, download: options.download });
+  const search = await account.findResource(host, api);
+  if (!search.resource) {
+    throw new PgcertsError('RESOURCE_NOT_FOUND', `None of the ${search.searched} that the token in ${credential.variable} can see has the host "${host}". Check the host name and that the token belongs to the cluster's account or team, or import its CA: \`pgcerts import ${provider.id} <file> --host ${host}\`.`);
+  }
+  const { bytes, url } = await account.fetchCa(search.resource, api);
+  const { parseCertificates } = await import('./pem.js');
+  try {
+    const certs = parseCertificates(bytes, { name: url });
+    const hasPins = provider.certificates.some((c) => c.trust.includes(trust.id) && c.status === 'current');
+    const key: CacheKey = { provider: provider.id, trust: trust.id, source: ACCOUNT_SOURCE, host };
+    return await validateAndStore(certs, { provider, trust, key, from: url, anyCa: !hasPins, offline: false, resource: search.resource }, options);
+  } catch (error) {
+    throw naming(url, error);
+  }
+}
+
+/** One account provider's credential as {@link describeAccountCredentials} reports it: never the token. */
+export interface AccountCredentialReport {
+  provider: string;
+  name: string;
+  /** The variable pgcerts would read the token from, or `null` when none is set. */
+  variable: string | null;
+  /** Every variable it looks at, in order. */
+  variables: string[];
+  /** Where the token is sent. */
+  apiOrigin: string;
+}
+
+/** Which token pgcerts would use for each provider it can fetch account CAs from; no secrets. */
+export async function describeAccountCredentials(env: NodeJS.ProcessEnv = process.env): Promise<AccountCredentialReport[]> {
+  const accounts = await import('./accounts/index.js');
+  return accounts.ACCOUNT_PROVIDERS.map((account) => ({
+    provider: account.id,
+    name: account.name,
+    variable: accounts.findCredential(account, env)?.variable ?? null,
+    variables: [...account.tokenVariables],
+    apiOrigin: account.apiOrigin,
+  }));
 }
 
 /** Options of {@link importBundle}. */

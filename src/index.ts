@@ -47,7 +47,11 @@ export {
 } from './cache.js';
 export {
   fetchBundle,
+  fetchAccountBundle,
+  describeAccountCredentials,
   importBundle,
+  type AccountFetchOptions,
+  type AccountCredentialReport,
   type BundleOptions,
   type FetchOptions,
   type ImportOptions,

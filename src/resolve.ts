@@ -5,8 +5,8 @@ import { PgcertsError } from './errors.js';
 import type { FetchOptions } from './fetch.js';
 import { lookup, type HostMatch } from './lookup.js';
 import { getBundledRegistry } from './registry.js';
-import type { SslMode, Trust, TrustKind } from './registry-types.js';
-import { IMPORT_SOURCE, OFFLINE_SOURCE, explainNoSource, findSource } from './sources.js';
+import type { Provider, SslMode, Trust, TrustKind } from './registry-types.js';
+import { ACCOUNT_SOURCE, IMPORT_SOURCE, OFFLINE_SOURCE, explainNoSource, findSource } from './sources.js';
 
 const DAY_MS = 86_400_000;
 
@@ -61,7 +61,7 @@ async function resolveOne(match: HostMatch, host: string, options: ResolveOption
       return { ...base, path: entry.path, origin: 'import', warnings };
     }
   }
-  if (trust.kind === 'account') throw new PgcertsError('NO_SOURCE', explainNoSource(provider, trust));
+  if (trust.kind === 'account') return resolveAccount(provider, trust, host, base, cache, warnings, options);
 
   const picked = trust.kind === 'bundle' ? findSource(trust, match.region) : undefined;
   const key: CacheKey = trust.kind === 'public'
@@ -91,9 +91,53 @@ async function resolveOne(match: HostMatch, host: string, options: ResolveOption
 }
 
 /**
+ * An account CA: a fresh copy fetched earlier through the provider's API, else a new fetch when
+ * a token is set, else the stale copy, else the way to get one. Account code loads only here.
+ */
+async function resolveAccount(
+  provider: Provider,
+  trust: Trust,
+  host: string,
+  base: Omit<RootCertForHost, 'path' | 'origin' | 'warnings'>,
+  cache: BundleCache,
+  warnings: string[],
+  options: ResolveOptions,
+): Promise<RootCertForHost> {
+  const now = options.now ?? new Date();
+  const key: CacheKey = { provider: provider.id, trust: trust.id, source: ACCOUNT_SOURCE, host };
+  const cached = cache.readOrReport(key, () => undefined);
+  if (cached && isFresh(cached.meta, now, options.maxAgeDays ?? 7)) return { ...base, path: cached.path, origin: 'cache', warnings };
+  const accounts = await import('./accounts/index.js');
+  const account = accounts.findAccountProvider(provider.id);
+  const credential = account && accounts.findCredential(account, options.env ?? process.env);
+  if (!account || !credential) {
+    const viaApi = account ? ` Or set ${accounts.describeTokenVariables(account)} to ${account.tokenHelp}, and pgcerts fetches it through the ${account.name} API.` : '';
+    if (cached) {
+      warnings.push(`The ${provider.id} CA for "${host}" was fetched on ${cached.meta.fetchedAt} and is due for a refresh, but no token is set;${viaApi ? viaApi.replace(/^ Or set/, ' set') : ' import a current one.'}`);
+      return { ...base, path: cached.path, origin: 'stale-cache', warnings };
+    }
+    throw new PgcertsError('NO_SOURCE', `${explainNoSource(provider, trust).replace(/`pgcerts import ([^`]*) <file>`/, `\`pgcerts import $1 <file> --host ${host}\``)}${viaApi}`);
+  }
+  const { fetchAccountBundle } = await import('./fetch.js');
+  try {
+    const result = await fetchAccountBundle(provider.id, { ...options, host });
+    warnings.push(...result.warnings);
+    return { ...base, path: result.path, origin: 'download', warnings };
+  } catch (error) {
+    if (cached && (isCacheReadOnlyError(error) || (error instanceof PgcertsError && error.code === 'DOWNLOAD_FAILED'))) {
+      warnings.push(`${(error as Error).message} Using the cached copy from ${cached.meta.fetchedAt}.`);
+      return { ...base, path: cached.path, origin: 'stale-cache', warnings };
+    }
+    throw error;
+  }
+}
+
+/**
  * The CA bundle for a host (or every host of a URL or libpq string, which must share one
- * bundle): an imported file, a fresh cached download, or a new download.
- * @throws PgcertsError `NO_SOURCE` (unknown host, `none` provider, account CA not imported),
+ * bundle): an imported file, a fresh cached download, or a new download. For account CAs, the
+ * download goes through the provider's API when its token is set (see `fetchAccountBundle`).
+ * @throws PgcertsError `NO_SOURCE` (unknown host, `none` provider, account CA neither imported
+ * nor fetchable), `AUTH_FAILED` and `RESOURCE_NOT_FOUND` from the provider's API,
  * `INVALID_INPUT`, and the download and validation errors of {@link fetchBundle}.
  * @example const { path } = await getSslRootCert('mydb.abc123.eu-west-1.rds.amazonaws.com');
  */

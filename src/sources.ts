@@ -3,6 +3,8 @@ import type { PinnedCertificate, Provider, Source, Trust } from './registry-type
 
 /** Cache source name of user-imported files. */
 export const IMPORT_SOURCE = 'import';
+/** Cache source name of account CAs fetched through a provider's API (kept per host). */
+export const ACCOUNT_SOURCE = 'api';
 /** Cache source name of `public` bundles (built from the pinned roots). */
 export const OFFLINE_SOURCE = 'roots';
 

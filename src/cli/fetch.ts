@@ -9,6 +9,8 @@ import { EXIT, out, outJson, stdout, warn } from './output.js';
 import { writeFileAtomic } from './write-file.js';
 
 export interface FetchFlags {
+  /** Account CAs: fetch the CA of the cluster or project serving this host through the provider's API. */
+  host?: string;
   region?: string;
   trust?: string;
   all?: boolean;
@@ -53,6 +55,7 @@ export function downloadFlags(flags: { timeout?: string; retries?: string }): Fe
  */
 export function parseFetchArgv(argv: string[]): { names: string[]; flags: FetchFlags } | undefined {
   const read = readArgs(argv, {
+    host: { type: 'string' },
     region: { type: 'string' },
     trust: { type: 'string' },
     all: { type: 'boolean' },
@@ -73,7 +76,8 @@ export function parseFetchArgv(argv: string[]): { names: string[]; flags: FetchF
 
 /** One stderr line describing a fetch. */
 export function describeResult(r: BundleResult): string {
-  const where = `${r.provider} (${r.trust}${r.region ? `, ${r.region}` : ''})`;
+  const resource = r.resource ? `, ${r.resource.kind} ${r.resource.name && r.resource.name !== r.resource.id ? `"${r.resource.name}" (${r.resource.id})` : r.resource.id}` : '';
+  const where = `${r.provider} (${r.trust}${r.region ? `, ${r.region}` : ''}${resource})`;
   if (r.notModified) return `${where}: unchanged, the cached copy is current (${r.kept.length} certificates); earliest expiry ${r.earliestExpiry?.slice(0, 10) ?? 'n/a'}.`;
   const parts = [
     `${where}: kept ${r.kept.length} certificate${r.kept.length === 1 ? '' : 's'}, dropped ${r.dropped.length}`,
@@ -92,12 +96,15 @@ export async function runFetch(registry: Registry, names: string[], flags: Fetch
     ? registry.providers.filter((p) => p.trust.some(isDownloadable)).map((p) => p.id)
     : names.map((n) => registry.getProvider(n).id);
   if (flags.out && providers.length !== 1) throw new PgcertsError('USAGE', '--out needs exactly one provider.');
+  if (flags.host !== undefined && (flags.all || providers.length !== 1)) throw new PgcertsError('USAGE', '--host needs exactly one provider (the one whose API serves the host).');
   const download = downloadFlags(flags);
-  const { fetchBundle } = await import('../fetch.js');
+  const { fetchAccountBundle, fetchBundle } = await import('../fetch.js');
   const { shownWarnings: _shown, ...options } = base;
-  const settled = await Promise.allSettled(providers.map((id) => fetchBundle(id, {
-    ...options, download: { ...options.download, ...download }, region: flags.region, trust: flags.trust, force: flags.force, offline: flags.offline, strict: flags.strict, keepExpired: flags.keepExpired,
-  })));
+  const settled = await Promise.allSettled(providers.map((id) => flags.host !== undefined
+    ? fetchAccountBundle(id, { ...options, download: { ...options.download, ...download }, host: flags.host, strict: flags.strict, keepExpired: flags.keepExpired })
+    : fetchBundle(id, {
+      ...options, download: { ...options.download, ...download }, region: flags.region, trust: flags.trust, force: flags.force, offline: flags.offline, strict: flags.strict, keepExpired: flags.keepExpired,
+    })));
   const results: BundleResult[] = [];
   const errors: Array<{ provider: string; code: string; message: string }> = [];
   settled.forEach((s, i) => {

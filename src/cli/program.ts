@@ -80,6 +80,7 @@ function buildProgram(result: { code: number }): Command {
     .command('fetch')
     .description('download, validate and cache the CA bundle of providers; print its path')
     .argument('[provider...]', 'provider ids or aliases (see `pgcerts list`)')
+    .option('--host <host>', "account CAs (digitalocean, aiven): fetch the CA of the cluster serving this host through the provider's API")
     .option('--region <region>', 'the per-region bundle (RDS: eu-west-1, us-gov-west-1, cn-north-1, ...)')
     .option('--trust <id>', 'another trust entry of the provider (see `pgcerts show <provider>`)')
     .option('--all', 'every provider with a downloadable bundle')
@@ -97,6 +98,7 @@ function buildProgram(result: { code: number }): Command {
       'pgcerts fetch rds --region eu-west-1 --out /etc/ssl/rds.pem',
       'pgcerts fetch azure neon --json',
       'pgcerts fetch --all',
+      'DIGITALOCEAN_ACCESS_TOKEN=... pgcerts fetch digitalocean --host db-pg-nyc3-1-do-user-1-0.b.db.ondigitalocean.com',
       'PGCERTS_MIRROR=https://mirror.internal/pgcerts pgcerts fetch rds',
     ]))
     .action(async (names: string[], flags: FetchFlags) => {
@@ -153,6 +155,16 @@ function buildProgram(result: { code: number }): Command {
     .action(async (name: string, file: string, flags: { host?: string; trust?: string; json?: boolean }) => {
       const { runImport } = await import('./import.js');
       result.code = await runImport(openRegistry(), name, file, flags, baseOptions());
+    });
+
+  program
+    .command('credentials')
+    .description('show which API token pgcerts would use for each provider whose account CAs it can fetch (never the token)')
+    .option('--json', 'print one JSON document')
+    .addHelpText('after', examples(['pgcerts credentials', 'pgcerts credentials --json | jq -r ".providers[] | select(.variable) | .provider"']))
+    .action(async (flags: { json?: boolean }) => {
+      const { runCredentials } = await import('./credentials.js');
+      result.code = await runCredentials(flags);
     });
 
   program

@@ -1,0 +1,16 @@
+import { EXIT, out, outJson } from './output.js';
+
+/** `pgcerts credentials`: the variable each account provider's token would come from, never the token. */
+export async function runCredentials(flags: { json?: boolean }, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const { describeAccountCredentials } = await import('../fetch.js');
+  const providers = await describeAccountCredentials(env);
+  if (flags.json) {
+    outJson({ providers });
+  } else {
+    const width = Math.max(...providers.map((p) => p.provider.length));
+    for (const p of providers) {
+      out(`${p.provider.padEnd(width)}  ${p.variable ?? `none (set ${p.variables.join(' or ')})`}`);
+    }
+  }
+  return EXIT.ok;
+}
