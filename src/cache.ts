@@ -440,21 +440,28 @@ export class BundleCache {
   private async acquireLock(lockPath: string): Promise<HeldLock> {
     const content = `${JSON.stringify({ pid: process.pid, host: hostname(), createdAt: new Date().toISOString(), nonce: crypto().randomBytes(8).toString('hex') })}\n`;
     const deadline = Date.now() + this.lockTimeoutMs;
+    // The file system's clock, measured once (a probe file) while the lock is contended, then
+    // followed with the process clock: the skew between the two does not change within a wait.
+    let skewMs: number | undefined;
+    const fileSystemClock = async (): Promise<number> => Date.now() + (skewMs ??= (await fileSystemNow(dirname(lockPath))) - Date.now());
     for (let attempt = 0; ; attempt++) {
       if (await createExclusive(lockPath, content)) return { path: lockPath, content };
-      if (await this.breakStaleLock(lockPath)) continue;
+      if (await this.breakStaleLock(lockPath, await fileSystemClock())) continue;
       if (Date.now() >= deadline) {
-        throw new PgcertsError('CACHE_UNAVAILABLE', `Lock "${lockPath}" is held by another pgcerts process (${describeLock(lockPath, await fileSystemNow(dirname(lockPath)))}) and was not released within ${this.lockTimeoutMs} ms; try again, or delete the lock file if no pgcerts is running.`);
+        throw new PgcertsError('CACHE_UNAVAILABLE', `Lock "${lockPath}" is held by another pgcerts process (${describeLock(lockPath, await fileSystemClock())}) and was not released within ${this.lockTimeoutMs} ms; try again, or delete the lock file if no pgcerts is running.`);
       }
       await sleep(Math.min(5 * 2 ** attempt, 50) * (0.5 + Math.random()));
     }
   }
 
-  /** Remove a lock whose owner died or that is older than `staleLockMs`; true when it is gone. */
-  private async breakStaleLock(lockPath: string): Promise<boolean> {
+  /**
+   * Remove a lock whose owner died or that is older than `staleLockMs`; true when it is gone.
+   * `now` is on the file system's clock, as the lock's mtime is.
+   */
+  private async breakStaleLock(lockPath: string, now: number): Promise<boolean> {
     const seen = readLock(lockPath);
     if (seen === undefined) return true;
-    const ageMs = (await fileSystemNow(dirname(lockPath))) - seen.mtimeMs;
+    const ageMs = now - seen.mtimeMs;
     const owner = parseLockContent(seen.content);
     const ownerDead = owner !== undefined && owner.host === hostname() && !isProcessAlive(owner.pid);
     if (!ownerDead && ageMs <= this.staleLockMs) return false;

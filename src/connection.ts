@@ -183,7 +183,10 @@ export function parseConnectionTarget(input: string): ConnectionTarget {
   if (URL_SCHEME.test(text)) return parseUrl(text);
   if (/^[A-Za-z_][A-Za-z0-9_]*\s*=/.test(text)) return parseConninfo(text);
   if (/^jdbc:postgresql:\/\//i.test(text)) {
-    throw new PgcertsError('INVALID_INPUT', `${quoteInput(text)} is a JDBC URL; libpq and node-postgres read it without the "jdbc:" prefix (postgresql://...), with user and password in the user info. Drop the prefix, or give the host name alone.`);
+    // Only up to the query: JDBC users write passwords unencoded there, so `&` and `@` inside one
+    // make its pieces look like other parameters to any redaction.
+    const query = text.search(/[?#]/);
+    throw new PgcertsError('INVALID_INPUT', `${quoteInput(query < 0 ? text : `${text.slice(0, query)}?...`)} is a JDBC URL; libpq and node-postgres read it without the "jdbc:" prefix (postgresql://...), with user and password in the user info. Drop the prefix, or give the host name alone.`);
   }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) {
     const scheme = text.slice(0, text.indexOf(':'));

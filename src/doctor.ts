@@ -607,8 +607,14 @@ function readingFindings(ctx: Context): void {
   }
 }
 
+/**
+ * A parameter value for a message. What follows a `#` is cut: libpq reads a fragment as part of
+ * the value, and it may hold a secret pair (`x#password=...`) that node-postgres would never see.
+ */
 function quoteValue(value: string): string {
-  return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}...` : value);
+  const fragment = value.indexOf('#');
+  const shown = fragment >= 0 ? `${value.slice(0, fragment + 1)}...` : value;
+  return JSON.stringify(shown.length > 60 ? `${shown.slice(0, 60)}...` : shown);
 }
 
 function nodePostgresModeFindings(ctx: Context, pg: ClientBehaviour, level: (severity: FindingSeverity) => FindingSeverity, unverifiable: boolean): void {

@@ -34,8 +34,9 @@ export interface DownloadOptions {
   /** Default `pgcerts/<version> (+https://github.com/pgcerts/pgcerts)`. */
   userAgent?: string;
   /**
-   * Extra request headers (lower-case names), sent on every attempt and on same-host redirects
-   * only: an account API's `authorization` never follows a redirect to a `redirectHosts` host.
+   * Extra request headers (lower-case names), sent on every attempt and on redirects that stay on
+   * the starting origin (scheme, host and port): an account API's `authorization` never follows a
+   * redirect to another port or to a `redirectHosts` host.
    */
   headers?: Readonly<Record<string, string>>;
   /** Base URL of a mirror: `https://host/path?q` is fetched as `<mirror>/host/path?q`. */
@@ -276,17 +277,19 @@ async function attemptDownload(
   const chain = [start];
   let current = start;
   const extra = opts.headers ?? {};
+  const startOrigin = new URL(start).origin;
 
   for (;;) {
     let response: Dispatcher.ResponseData;
     try {
       const target = new URL(current);
-      const sameHost = target.hostname === new URL(start).hostname;
+      // Extra headers (an API token) go only to the origin the download started on.
+      const sameOrigin = target.origin === startOrigin;
       response = await dispatcher.request({
         origin: target.origin,
         path: `${target.pathname}${target.search}`,
         method: 'GET',
-        headers: sameHost ? { ...headers, ...extra } : headers,
+        headers: sameOrigin ? { ...headers, ...extra } : headers,
         signal,
         headersTimeout: opts.bodyTimeoutMs,
         bodyTimeout: opts.bodyTimeoutMs,

@@ -286,7 +286,7 @@ export interface AccountFetchOptions extends BundleOptions {
 }
 
 /** The host, normalised, and the trust entry the registry gives it, which must be this provider's. */
-async function ownHost(registry: Registry, provider: Provider, input: string, flag: string): Promise<{ host: string; trust: Trust }> {
+async function ownHost(registry: Registry, provider: Provider, input: string, flag: string, use: 'stored' | 'imported' = 'stored'): Promise<{ host: string; trust: Trust }> {
   const { normalizeHost } = await import('./hostname.js');
   const normalized = normalizeHost(input);
   if (normalized.type === 'invalid') {
@@ -297,7 +297,8 @@ async function ownHost(registry: Registry, provider: Provider, input: string, fl
   const match = registry.hostMatcher.match(host);
   if (match?.provider.id !== provider.id) {
     const who = match ? `belongs to provider "${match.provider.id}"` : 'is not a host of any provider in the registry';
-    throw new PgcertsError('INVALID_INPUT', `${flag} "${host}" ${who}, not "${provider.id}", so a CA stored for it would never be used; use the right provider (\`pgcerts lookup ${host}\`), or pass --sslrootcert to the command that connects.`);
+    const next = use === 'imported' ? 'import it for the right provider' : 'use the right provider';
+    throw new PgcertsError('INVALID_INPUT', `${flag} "${host}" ${who}, not "${provider.id}", so a CA ${use} for it would never be used; ${next} (\`pgcerts lookup ${host}\`), or pass --sslrootcert to the command that connects.`);
   }
   return { host, trust: provider.trust.find((t) => t.id === match.rule.trust) ?? (provider.trust[0] as Trust) };
 }
@@ -395,22 +396,8 @@ export async function importBundle(providerName: string, file: string, options: 
     throw new PgcertsError('INVALID_INPUT', `Cannot read "${file}": ${describeReadError(cause)}; check the path.`, { cause });
   }
   const { parseCertificates } = await import('./pem.js');
-  const { normalizeHost } = await import('./hostname.js');
-  let host: string | undefined;
-  if (options.host !== undefined) {
-    const normalized = normalizeHost(options.host);
-    if (normalized.type === 'invalid') {
-      const { quoteInput } = await import('./redact.js');
-      throw new PgcertsError('INVALID_INPUT', `--host ${quoteInput(options.host)} is not a valid host name: ${normalized.reason}. Give the server's DNS name.`);
-    }
-    host = normalized.host;
-    // A per-host import is only ever served for a host that the registry gives to this provider.
-    const owner = registry.hostMatcher.match(host)?.provider;
-    if (owner?.id !== provider.id) {
-      const who = owner ? `belongs to provider "${owner.id}"` : 'is not a host of any provider in the registry';
-      throw new PgcertsError('INVALID_INPUT', `--host "${host}" ${who}, not "${provider.id}", so a CA imported for it would never be used; import it for the right provider (\`pgcerts lookup ${host}\`), or pass --sslrootcert to the command that connects.`);
-    }
-  }
+  // A per-host import is only ever served for a host that the registry gives to this provider.
+  const host = options.host === undefined ? undefined : (await ownHost(registry, provider, options.host, '--host', 'imported')).host;
   const certs = parseCertificates(bytes, { name: file });
   const hasPins = provider.certificates.some((c) => c.trust.includes(trust.id) && c.status === 'current');
   const key: CacheKey = { provider: provider.id, trust: trust.id, source: IMPORT_SOURCE, host };

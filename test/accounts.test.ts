@@ -369,6 +369,12 @@ describe('the CLI', () => {
     expect(unknown.stderr).toContain('None of the 2 database clusters');
     const usage = await runCli(['fetch', 'digitalocean', 'aiven', '--host', HOST_A], cliEnv());
     expect(usage.status).toBe(2);
+    server.requests.length = 0;
+    const offline = await runCli(['fetch', 'digitalocean', '--host', HOST_A, '--offline'], cliEnv({ DIGITALOCEAN_TOKEN: DO_TOKEN }));
+    expect(offline.status).toBe(2);
+    expect(offline.stderr).toBe("pgcerts: --offline does not go with --host (which asks the provider's API for that host's CA); drop --offline, or drop --host to fetch a provider-wide bundle.\n");
+    // Refused before any call: the token never left the machine.
+    expect(server.requests).toEqual([]);
     expectNoSecrets(bad.stderr, none.stderr, unknown.stderr);
   });
 

@@ -278,7 +278,8 @@ describe('download', () => {
     });
     const started = Date.now();
     const error = await rejection(download(url, fast({ totalTimeoutMs: 300, bodyTimeoutMs: 1000 })));
-    expect(Date.now() - started).toBeLessThan(1500);
+    // The trickle never ends by itself: only the total deadline can stop this download.
+    expect(Date.now() - started).toBeLessThan(10_000);
     expect(error.message).toContain('timed out after 300 ms in total');
     expect(error.url).toBe(url);
     // Never retried; on a loaded machine the deadline can pass before the request arrives.

@@ -117,7 +117,7 @@ describe('secureConnectionString output as both clients read it', () => {
   });
 
   it('refuses a "#" before the query, which would hide the parameters from node-postgres', () => {
-    for (const input of [`postgres://u:pw@${RDS}/db#prod`, `postgres://u:pw@${RDS}/db#x?sslmode=require`, `postgres://u:p#1w@${RDS}/db`]) {
+    for (const [input, password] of [[`postgres://u:pw@${RDS}/db#prod`, 'pw'], [`postgres://u:pw@${RDS}/db#x?sslmode=require`, 'pw'], [`postgres://u:p#1w@${RDS}/db`, 'p#1w']] as const) {
       let error: unknown;
       try {
         secureConnectionString(input, rootPath);
@@ -127,6 +127,7 @@ describe('secureConnectionString output as both clients read it', () => {
       expect(isPgcertsError(error, 'INVALID_INPUT')).toBe(true);
       expect((error as Error).message).toMatch(/"#" before its query.*%23/);
       expect((error as Error).message).not.toContain('pw');
+      for (const part of password.split('#')) expect((error as Error).message).not.toContain(`:${part}`);
     }
   });
 
@@ -154,6 +155,14 @@ describe('the doctor models each client and its fixed string holds under both', 
     const again = diagnoseConnection(fixed, options);
     expect(again.nodePostgres).toMatchObject({ encryption: 'always', verifiesChain: true, verifiesHostName: true });
     expect(again.libpq).toMatchObject({ encryption: 'always', verifiesChain: true, verifiesHostName: true });
+  });
+
+  it('names a value libpq glues to a fragment without the secret pair after the "#"', () => {
+    const input = `postgres://u@${RDS}/db?sslmode=verify-full&application_name=x#password=hunter2&sslrootcert=${encodeURIComponent(rootPath)}`;
+    const d = diagnoseConnection(input, { ...options, showPassword: false });
+    const fragment = d.findings.find((f) => f.code === 'PG_FRAGMENT');
+    expect(fragment?.message).toContain('application_name="x#..."');
+    expect(JSON.stringify(d)).not.toContain('hunter2');
   });
 
   it('sees that node-postgres reads "+" in sslrootcert as a space', () => {

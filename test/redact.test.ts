@@ -53,6 +53,17 @@ describe('redactConnectionString', () => {
 });
 
 describe('quoteInput', () => {
+  it('quotes a JDBC URL only up to its query, where passwords are written unencoded', () => {
+    let message = '';
+    try {
+      parseConnectionTarget('jdbc:postgresql://db.example.com:5432/app?user=app&password=&@Qz7&ssl=true');
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toContain('"jdbc:postgresql://db.example.com:5432/app?..." is a JDBC URL');
+    expect(message).not.toContain('Qz7');
+  });
+
   it('quotes a 1 MB input as a short, redacted prefix with its length', () => {
     const huge = `app:s3cret@${'a'.repeat(1_048_576)}`;
     const quoted = quoteInput(huge);

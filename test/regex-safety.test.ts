@@ -11,6 +11,7 @@ describe('findBacktrackingRisk', () => {
     ['^(?:[a-z0-9-]+\\.)*example\\.com$', 'more than one way'],
     ['^(a*)*$', 'match nothing'],
     ['^(?:(?=a)){2,}$', 'match nothing'],
+    ['^(?=a){2,}b$', 'lookahead is repeated'],
     ['^.*.*=x$', 'side by side'],
     ['^\\d+\\d*$', 'side by side'],
     ['^(\\d+)-\\1$', 'backreferences'],

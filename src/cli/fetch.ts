@@ -97,6 +97,12 @@ export async function runFetch(registry: Registry, names: string[], flags: Fetch
     : names.map((n) => registry.getProvider(n).id);
   if (flags.out && providers.length !== 1) throw new PgcertsError('USAGE', '--out needs exactly one provider.');
   if (flags.host !== undefined && (flags.all || providers.length !== 1)) throw new PgcertsError('USAGE', '--host needs exactly one provider (the one whose API serves the host).');
+  if (flags.host !== undefined) {
+    // --host always asks the provider's API for that host's CA: these flags have no meaning there,
+    // and --offline must never let a token leave the machine.
+    const ignored = ([['--offline', flags.offline], ['--region', flags.region], ['--trust', flags.trust]] as const).find(([, value]) => value !== undefined && value !== false);
+    if (ignored) throw new PgcertsError('USAGE', `${ignored[0]} does not go with --host (which asks the provider's API for that host's CA); drop ${ignored[0]}, or drop --host to fetch a provider-wide bundle.`);
+  }
   const download = downloadFlags(flags);
   const { fetchAccountBundle, fetchBundle } = await import('../fetch.js');
   const { shownWarnings: _shown, ...options } = base;
