@@ -125,7 +125,11 @@ function redactUrl(text: string, info: UrlUserInfo): string {
   const scheme = text.slice(0, info.start);
   if (info.at < 0) return scheme + redactQuery(text.slice(info.start));
   const userinfo = text.slice(info.start, info.at);
-  const shown = info.ambiguous ? '***' : redactUserInfo(userinfo);
+  // Only a PostgreSQL URL's user name is shown. Under any other scheme the "scheme" may itself be
+  // a user name (`app://pw@host` is `app:` + password `//pw`), and a mirror's user name is a
+  // credential too: the whole user info is hidden.
+  const postgres = /^(?:jdbc:)?postgres(?:ql)?:\/\/$/i.test(scheme);
+  const shown = info.ambiguous || !postgres ? '***' : redactUserInfo(userinfo);
   return `${scheme}${shown}${redactQuery(text.slice(info.at))}`;
 }
 

@@ -64,6 +64,12 @@ describe('quoteInput', () => {
     expect(message).not.toContain('Qz7');
   });
 
+  it('hides the whole user info under any scheme but postgres, which a scheme-less "user:" can fake', () => {
+    expect(redactConnectionString(`app://Qz7@${RDS}:5432`)).toBe(`app://***@${RDS}:5432`);
+    expect(redactConnectionString('https://mirror-user@mirror.example/')).toBe('https://***@mirror.example/');
+    expect(redactConnectionString(`postgres://app@${RDS}/db`)).toBe(`postgres://app@${RDS}/db`);
+  });
+
   it('quotes a 1 MB input as a short, redacted prefix with its length', () => {
     const huge = `app:s3cret@${'a'.repeat(1_048_576)}`;
     const quoted = quoteInput(huge);
