@@ -1,5 +1,5 @@
 import { PgcertsError } from './errors.js';
-import { findUrlUserInfo, quoteInput } from './redact.js';
+import { findUrlUserInfo, keysHiddenAfterSecret, quoteInput } from './redact.js';
 
 export { redactConnectionString } from './redact.js';
 
@@ -107,6 +107,8 @@ function parseUrl(input: string): ConnectionTarget {
   const path = query < 0 ? tail : tail.slice(0, query);
   if (path.length > 1) target.database = decode(path.slice(1), 'database name');
   if (query >= 0) {
+    // Keys after a secret may be part of it (a raw "&" in a password): messages do not name them.
+    const hidden = keysHiddenAfterSecret(input);
     for (const pair of tail.slice(query + 1).split('&')) {
       if (!pair) continue;
       const eq = pair.indexOf('=');
@@ -115,7 +117,7 @@ function parseUrl(input: string): ConnectionTarget {
       if (eq < 0) throw new PgcertsError('INVALID_INPUT', `A query parameter of the connection URL ${quoteInput(input)} has no "=", which libpq refuses; write key=value pairs, and percent-encode "&", "=" and "#" in values (%26, %3D, %23).`);
       const key = decode(eq < 0 ? pair : pair.slice(0, eq), 'parameter name');
       // libpq does not read "+" as a space (node-postgres does: see readNodePostgresUrl).
-      target.params[key] = decode(eq < 0 ? '' : pair.slice(eq + 1), `value of "${key}"`);
+      target.params[key] = decode(eq < 0 ? '' : pair.slice(eq + 1), hidden.has(key) ? 'value of a parameter after the password' : `value of "${key}"`);
     }
   }
   if (hostlist) {

@@ -6,7 +6,7 @@ import { summarizeCertificate } from './certificate.js';
 import { parseConnectionTarget, readNodePostgresUrl, redactConnectionString, secureConnectionString, type ConnectionTarget, type HostSpec, type NodePostgresUrl } from './connection.js';
 import { PgcertsError } from './errors.js';
 import { MAX_CA_FILE_BYTES, readRegularFile } from './read-file.js';
-import { SECRET_PARAMS as SECRET_KEYS } from './redact.js';
+import { keysHiddenAfterSecret, LIBPQ_KEYWORDS as LIBPQ_PARAMS, SECRET_PARAMS as SECRET_KEYS } from './redact.js';
 import { normalizeHost } from './hostname.js';
 import { lookupHost, type LookupResult } from './lookup.js';
 import { parseCertificates } from './pem.js';
@@ -165,18 +165,20 @@ export interface DiagnoseOptions {
 }
 
 const LIBPQ_MODES: readonly string[] = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'];
-// libpq's connection keywords up to PostgreSQL 18 (https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-PARAMKEYWORDS);
-// libpq refuses any other ("invalid URI query parameter", "invalid connection option").
-const LIBPQ_PARAMS = new Set([
-  'host', 'hostaddr', 'port', 'dbname', 'user', 'password', 'passfile', 'require_auth', 'channel_binding', 'connect_timeout',
-  'client_encoding', 'options', 'application_name', 'fallback_application_name', 'keepalives', 'keepalives_idle',
-  'keepalives_interval', 'keepalives_count', 'tcp_user_timeout', 'replication', 'gssencmode', 'sslmode', 'requiressl',
-  'sslnegotiation', 'sslcompression', 'sslcert', 'sslkey', 'sslkeylogfile', 'sslpassword', 'sslcertmode', 'sslrootcert', 'sslcrl',
-  'sslcrldir', 'sslsni', 'requirepeer', 'ssl_min_protocol_version', 'ssl_max_protocol_version', 'min_protocol_version',
-  'max_protocol_version', 'krbsrvname', 'gsslib', 'gssdelegation', 'service', 'target_session_attrs', 'load_balance_hosts',
-  'oauth_issuer', 'oauth_client_id', 'oauth_client_secret', 'oauth_scope',
-]);
 const DAY_MS = 86_400_000;
+
+/** A secret's value, or a value that may be part of one: never quoted. */
+function isSecret(ctx: Context, key: string): boolean {
+  return SECRET_KEYS.has(key) || ctx.hiddenKeys.has(key);
+}
+
+/** Keys for a message, those that may be part of a secret replaced by a count. */
+function nameKeys(ctx: Context, keys: readonly string[]): string {
+  const named = keys.filter((key) => !ctx.hiddenKeys.has(key)).map((key) => `"${key}"`);
+  const hidden = keys.length - named.length;
+  if (hidden > 0) named.push(`${hidden} parameter${hidden > 1 ? 's' : ''} after a password (not named: with a raw "&" in the password, ${hidden > 1 ? 'they are' : 'it is'} part of it)`);
+  return named.join(', ');
+}
 const SEVERITY_ORDER: Record<FindingSeverity, number> = { error: 0, warning: 1, info: 2 };
 // Where every message sends the user: the doctor prints the fixed string, `pgcerts url` prints the same.
 const URL_FIX = 'the fixed string (`pgcerts url`) does that';
@@ -208,6 +210,8 @@ interface Context {
   now: Date;
   registry: Registry;
   readFile: (path: string) => Uint8Array | string | undefined;
+  /** Query keys hidden with a secret before them (they may be part of it): never named. */
+  hiddenKeys: ReadonlySet<string>;
   hosts: Array<{ spec: HostSpec; result: LookupResult; type: DiagnosedHost['type']; provider?: Provider; trust?: Trust; alias?: { name: string; result: LookupResult } }>;
   findings: Finding[];
   files: Map<string, FileState>;
@@ -421,7 +425,7 @@ function analyzeLibpq(ctx: Context, options: DiagnoseOptions): LibpqState {
       behaviour = { ...base, refusal: undefined, encryption: 'always', verifiesChain: true, verifiesHostName: true, summary: `always encrypts and checks the certificate chain against ${where} and the host name.` };
   }
   if (unknown.length > 0) {
-    const refusal = `libpq rejects the parameter${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `"${k}"`).join(', ')} (${ctx.target.form === 'url' ? '"invalid URI query parameter"' : '"invalid connection option"'}).`;
+    const refusal = `libpq rejects the parameter${unknown.length > 1 ? 's' : ''} ${nameKeys(ctx, unknown)} (${ctx.target.form === 'url' ? '"invalid URI query parameter"' : '"invalid connection option"'}).`;
     behaviour = { ...behaviour, refusal, summary: `refuses the string: ${refusal} Without ${unknown.length > 1 ? 'them' : 'it'}, it ${behaviour.summary}` };
   }
   return { behaviour, rootFile, system, unknown };
@@ -566,7 +570,7 @@ function sslmodeFindings(ctx: Context, libpq: LibpqState, pg: ClientBehaviour, r
     }
   }
   if (libpq.unknown && libpq.unknown.length > 0) {
-    add(ctx, 'info', 'LIBPQ_UNKNOWN_PARAM', 'libpq', `libpq refuses this string: it does not know ${libpq.unknown.map((k) => `"${k}"`).join(', ')} (other tools' settings, e.g. node-postgres or Prisma). psql, pg_dump and libpq-based drivers need a copy without ${libpq.unknown.length > 1 ? 'them' : 'it'}.`);
+    add(ctx, 'info', 'LIBPQ_UNKNOWN_PARAM', 'libpq', `libpq refuses this string: it does not know ${nameKeys(ctx, libpq.unknown)} (other tools' settings, e.g. node-postgres or Prisma). psql, pg_dump and libpq-based drivers need a copy without ${libpq.unknown.length > 1 ? 'them' : 'it'}.`);
   }
   const negotiation = present(params.sslnegotiation) ?? present(env.PGSSLNEGOTIATION);
   if (negotiation === 'direct') {
@@ -595,12 +599,12 @@ function readingFindings(ctx: Context): void {
   const pgParams = ctx.pgParams;
   if (ctx.pg?.reads && ctx.pg.fragment !== undefined) {
     const lost = Object.keys(libpqParams).filter((key) => key !== 'password' && pgParams[key] === undefined && !['host', 'port', 'dbname', 'user'].includes(key));
-    const glued = Object.entries(libpqParams).filter(([key, value]) => value.includes('#') && !SECRET_KEYS.has(key)).map(([key, value]) => `${key}=${quoteValue(value)}`);
-    const what = lost.length > 0 ? `it does not read ${lost.map((k) => `"${k}"`).join(', ')}, which libpq reads` : 'it reads no parameter from it';
+    const glued = Object.entries(libpqParams).filter(([key, value]) => value.includes('#') && !isSecret(ctx, key)).map(([key, value]) => `${key}=${quoteValue(value)}`);
+    const what = lost.length > 0 ? `it does not read ${nameKeys(ctx, lost)}, which libpq reads` : 'it reads no parameter from it';
     const libpqSide = glued.length > 0 ? ` libpq has no fragments and reads the "#" as data (${glued.slice(0, 3).join(', ')}).` : '';
     add(ctx, lost.some((k) => k.startsWith('ssl')) ? 'warning' : 'info', 'PG_FRAGMENT', 'node-postgres', `node-postgres drops everything after "#" (a URL fragment): ${what}.${libpqSide} Remove the "#..." or encode it as %23; the fixed string puts sslmode and sslrootcert before it.`);
   }
-  const plus = Object.keys(pgParams).filter((key) => !SECRET_KEYS.has(key) && libpqParams[key] !== undefined && libpqParams[key] !== pgParams[key] && libpqParams[key]?.includes('+'));
+  const plus = Object.keys(pgParams).filter((key) => !isSecret(ctx, key) && libpqParams[key] !== undefined && libpqParams[key] !== pgParams[key] && libpqParams[key]?.includes('+'));
   if (plus.length > 0) {
     const shown = plus.slice(0, 3).map((key) => `${key}: libpq ${quoteValue(libpqParams[key] as string)}, node-postgres ${quoteValue(pgParams[key] as string)}`);
     add(ctx, plus.some((k) => k.startsWith('ssl')) ? 'warning' : 'info', 'PG_PLUS_SPACE', 'both', `node-postgres reads "+" in a URL value as a space, libpq as "+" (${shown.join('; ')}). Write "+" as %2B and a space as %20, which both read alike.`);
@@ -878,6 +882,7 @@ function analyze(input: string, options: DiagnoseOptions): { diagnosis: Diagnosi
     params: target.params,
     pg: pgReading,
     pgParams: pgReading?.reads ? pgReading.params : {},
+    hiddenKeys: keysHiddenAfterSecret(input),
     env,
     cwd: options.cwd ?? process.cwd(),
     now: options.now ?? new Date(),

@@ -1,11 +1,24 @@
 /** Connection parameters whose values are secrets: the password, the client key's passphrase, libpq 18's OAuth client secret. */
 export const SECRET_PARAMS: ReadonlySet<string> = new Set(['password', 'sslpassword', 'oauth_client_secret']);
 
+// libpq's connection keywords up to PostgreSQL 18 (https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-PARAMKEYWORDS);
+// libpq refuses any other ("invalid URI query parameter", "invalid connection option").
+export const LIBPQ_KEYWORDS: ReadonlySet<string> = new Set([
+  'host', 'hostaddr', 'port', 'dbname', 'user', 'password', 'passfile', 'require_auth', 'channel_binding', 'connect_timeout',
+  'client_encoding', 'options', 'application_name', 'fallback_application_name', 'keepalives', 'keepalives_idle',
+  'keepalives_interval', 'keepalives_count', 'tcp_user_timeout', 'replication', 'gssencmode', 'sslmode', 'requiressl',
+  'sslnegotiation', 'sslcompression', 'sslcert', 'sslkey', 'sslkeylogfile', 'sslpassword', 'sslcertmode', 'sslrootcert', 'sslcrl',
+  'sslcrldir', 'sslsni', 'requirepeer', 'ssl_min_protocol_version', 'ssl_max_protocol_version', 'min_protocol_version',
+  'max_protocol_version', 'krbsrvname', 'gsslib', 'gssdelegation', 'service', 'target_session_attrs', 'load_balance_hosts',
+  'oauth_issuer', 'oauth_client_id', 'oauth_client_secret', 'oauth_scope',
+]);
+
 /** How much of an input a message quotes at most, before the redacted text is cut. */
 export const MAX_QUOTED_CHARS = 60;
 
 /** `postgres://`, `jdbc:postgresql://`, `https://`: any scheme with `//`. */
 const URL_PREFIX = /^(?:jdbc:)?[A-Za-z][A-Za-z0-9+.-]*:\/\//;
+const POSTGRES_SCHEME = /^(?:jdbc:)?postgres(?:ql)?:\/\/$/i;
 const KEYWORD = /^[A-Za-z_][A-Za-z0-9_]*$/;
 // Query parameters whose values may hold an "@" (user names like me@corp, file paths, options):
 // an "@" in them does not end user info even when the host part holds a ":".
@@ -37,18 +50,28 @@ function decodeKey(text: string): string {
 }
 
 /** Index (in `after`) of the last `@` after the first `/` that no query value explains, or -1. */
-function unexplainedAt(after: string, hostHasUserInfo: boolean): number {
+function unexplainedAt(after: string): number {
   const query = after.indexOf('?');
   const path = query < 0 ? after : after.slice(0, query);
   let last = path.lastIndexOf('@');
   if (query < 0) return last;
   let offset = query + 1;
+  let inSecret = false;
   for (const pair of after.slice(query + 1).split('&')) {
     const at = pair.lastIndexOf('@');
+    const eq = pair.indexOf('=');
+    const key = eq < 0 ? '' : decodeKey(pair.slice(0, eq));
+    // Up to the next libpq keyword, pairs after a secret are hidden with it (see redactQuery):
+    // an "@" there is part of the password.
+    if (inSecret && !LIBPQ_KEYWORDS.has(key)) {
+      offset += pair.length + 1;
+      continue;
+    }
+    inSecret = SECRET_PARAMS.has(key);
     if (at >= 0) {
-      const eq = pair.indexOf('=');
-      const key = eq < 0 ? '' : decodeKey(pair.slice(0, eq));
-      const explained = eq >= 0 && eq < pair.indexOf('@') && KEYWORD.test(key) && (hostHasUserInfo || AT_KEYS.has(key) || SECRET_PARAMS.has(key));
+      // A secret's value is hidden whole, and one like `user=me@corp` explains its "@"; one with a
+      // "?" after it (`user=x@host/db?...`) is a password's tail followed by the real host.
+      const explained = eq >= 0 && eq < pair.indexOf('@') && KEYWORD.test(key) && (SECRET_PARAMS.has(key) || (AT_KEYS.has(key) && !pair.slice(at).includes('?')));
       if (!explained) last = offset + at;
     }
     offset += pair.length + 1;
@@ -75,9 +98,11 @@ export function findUrlUserInfo(text: string): UrlUserInfo | undefined {
   if (lastAt < slash) return { start, at: start + lastAt, ambiguous: false };
   const authority = rest.slice(0, slash);
   const authorityAt = authority.lastIndexOf('@');
-  // Without a ":" before the first "/" there is no password to run past it.
-  const colon = authority.replace(/\[[^\]]*\]/g, '').includes(':');
-  const later = colon ? unexplainedAt(rest.slice(slash), authorityAt >= 0) : -1;
+  // Without a ":" before the first "/" there is no password to run past it. Under a scheme that
+  // is not PostgreSQL's, the scheme's own ":" may be the one (`app://pw/@host` is user `app`
+  // with password `//pw/`).
+  const colon = !POSTGRES_SCHEME.test(prefix[0]) || authority.replace(/\[[^\]]*\]/g, '').includes(':');
+  const later = colon ? unexplainedAt(rest.slice(slash)) : -1;
   if (later >= 0) return { start, at: start + slash + later, ambiguous: true };
   return { start, at: authorityAt < 0 ? -1 : start + authorityAt, ambiguous: false };
 }
@@ -99,14 +124,22 @@ function redactPair(pair: string): string | undefined {
  * value runs to the next `&`, a `#` in it being data); a pair after a `#`, in the fragment that
  * node-postgres drops, is hidden too (`a=b#password=x`).
  */
-function redactQuery(tail: string): string {
+function redactQuery(tail: string, hiddenKeys?: Set<string>): string {
   const query = tail.indexOf('?');
   if (query < 0) return tail;
   const shown: string[] = [];
   let hiding = false;
   for (const pair of tail.slice(query + 1).split('&')) {
-    // After a secret, text that is no key=value pair is the rest of a password with a raw "&".
-    if (hiding && !/^[A-Za-z_%][A-Za-z0-9_%]*=/.test(pair)) continue;
+    // After a secret, anything up to the next libpq keyword may be the rest of a password with a
+    // raw "&" (`password=a&b=c&sslmode=...`): text that is no pair, and pairs with other keys.
+    if (hiding) {
+      const eq = pair.indexOf('=');
+      const key = eq < 0 ? undefined : decodeKey(pair.slice(0, eq));
+      if (key === undefined || !LIBPQ_KEYWORDS.has(key)) {
+        if (key !== undefined) hiddenKeys?.add(key);
+        continue;
+      }
+    }
     const secret = redactPair(pair);
     hiding = secret !== undefined;
     if (secret !== undefined) {
@@ -121,32 +154,45 @@ function redactQuery(tail: string): string {
   return tail.slice(0, query + 1) + shown.join('&');
 }
 
-function redactUrl(text: string, info: UrlUserInfo): string {
+function redactUrl(text: string, info: UrlUserInfo, hiddenKeys?: Set<string>): string {
   const scheme = text.slice(0, info.start);
-  if (info.at < 0) return scheme + redactQuery(text.slice(info.start));
+  if (info.at < 0) return scheme + redactQuery(text.slice(info.start), hiddenKeys);
   const userinfo = text.slice(info.start, info.at);
   // Only a PostgreSQL URL's user name is shown. Under any other scheme the "scheme" may itself be
   // a user name (`app://pw@host` is `app:` + password `//pw`), and a mirror's user name is a
   // credential too: the whole user info is hidden.
-  const postgres = /^(?:jdbc:)?postgres(?:ql)?:\/\/$/i.test(scheme);
+  const postgres = POSTGRES_SCHEME.test(scheme);
   const shown = info.ambiguous || !postgres ? '***' : redactUserInfo(userinfo);
-  return `${scheme}${shown}${redactQuery(text.slice(info.at))}`;
+  return `${scheme}${shown}${redactQuery(text.slice(info.at), hiddenKeys)}`;
 }
 
-/** libpq `key=value` text; `undefined` when it cannot be read to the end. */
-function redactConninfo(text: string): string | undefined {
+/**
+ * libpq `key=value` text; `undefined` when it cannot be read to the end. As in a URL query, pairs
+ * after a secret are hidden up to the next libpq keyword: `password=a b=c` may be the password
+ * `a b=c` written without quotes.
+ */
+function redactConninfo(text: string, hiddenKeys?: Set<string>): string | undefined {
   const re = /(\s*)([A-Za-z_][A-Za-z0-9_]*)(\s*=\s*)('(?:[^'\\]|\\.)*'|(?:[^\s'\\]|\\.)*)/y;
   const spaces = /[ \t\r\n]*/y;
   let shown = '';
   let index = 0;
+  let hiding = false;
   while (index < text.length) {
     re.lastIndex = index;
     const m = re.exec(text);
     if (!m || m[0] === '') return undefined;
-    shown += SECRET_PARAMS.has(m[2] as string) ? `${m[1]}${m[2]}${m[3]}***` : m[0];
+    const key = m[2] as string;
+    const hidden = hiding && !LIBPQ_KEYWORDS.has(key);
+    if (hidden) {
+      hiddenKeys?.add(key);
+    } else {
+      hiding = SECRET_PARAMS.has(key);
+      shown += hiding ? `${m[1]}${key}${m[3]}***` : m[0];
+    }
     index = re.lastIndex;
     spaces.lastIndex = index;
-    shown += spaces.exec(text)?.[0] ?? '';
+    const gap = spaces.exec(text)?.[0] ?? '';
+    if (!hidden) shown += gap;
     index = spaces.lastIndex;
   }
   return shown;
@@ -157,7 +203,15 @@ function redactConninfo(text: string): string | undefined {
  * scheme loses what is before the `@`, and `password=...` pairs anywhere lose their values.
  */
 function redactFreeText(text: string): string {
+  // An unquoted value may hold spaces: it runs to the next " keyword=" libpq knows, or the end.
   let shown = text.replace(/(^|[\s?&;,#])(password|sslpassword|oauth_client_secret)(\s*=\s*)(?:'(?:[^'\\]|\\.)*'?|\S*)/g, '$1$2$3***');
+  shown = shown.replace(/(^|[\s?&;,#])(password|sslpassword|oauth_client_secret)(\s*=\s*)\*\*\*([\s\S]*)$/, (all, lead: string, key: string, eq: string, rest: string) => {
+    const next = /\s+([A-Za-z_][A-Za-z0-9_]*)\s*=/g;
+    for (let m = next.exec(rest); m; m = next.exec(rest)) {
+      if (LIBPQ_KEYWORDS.has(m[1] as string)) return `${lead}${key}${eq}***${rest.slice(m.index)}`;
+    }
+    return `${lead}${key}${eq}***`;
+  });
   const at = shown.lastIndexOf('@');
   if (at >= 0) {
     const before = shown.slice(0, at);
@@ -182,6 +236,19 @@ export function redactConnectionString(input: string): string {
   if (info) return redactUrl(text, info);
   if (/^[A-Za-z_][A-Za-z0-9_]*\s*=/.test(text)) return redactConninfo(text) ?? '***';
   return redactFreeText(text);
+}
+
+/**
+ * The query keys of a URL that redaction hides because they follow a secret and may be part of
+ * it (`password=a&b=c` may be the password `a&b=c`): messages must not name them.
+ */
+export function keysHiddenAfterSecret(input: string): ReadonlySet<string> {
+  const hidden = new Set<string>();
+  const text = input.trim();
+  const info = findUrlUserInfo(text);
+  if (info) redactUrl(text, info, hidden);
+  else if (/^[A-Za-z_][A-Za-z0-9_]*\s*=/.test(text)) redactConninfo(text, hidden);
+  return hidden;
 }
 
 /**

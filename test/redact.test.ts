@@ -7,7 +7,7 @@ import { diagnoseConnection } from '../src/doctor.js';
 import { download } from '../src/download.js';
 import { DownloadError } from '../src/errors.js';
 import { lookup } from '../src/lookup.js';
-import { findUrlUserInfo, quoteInput, redactConnectionString, redactUrlsInText } from '../src/redact.js';
+import { findUrlUserInfo, keysHiddenAfterSecret, quoteInput, redactConnectionString, redactUrlsInText } from '../src/redact.js';
 import { startHttpsServer, type TestHttpsServer } from './helpers/https-server.js';
 import { connectionForms, passwordArbitrary, secretForms } from './helpers/secrets.js';
 
@@ -43,6 +43,35 @@ describe('redactConnectionString', () => {
     ['postgres://db.example.com:5432/app?application_name=me@corp', 'postgres://db.example.com:5432/app?application_name=me@corp'],
   ])('%s', (input, expected) => {
     expect(redactConnectionString(input)).toBe(expected);
+  });
+
+  // Found by the property test below (CI runs with other seeds): pieces of a password that a
+  // raw "&", a space or an "@" split off, which an earlier redaction printed.
+  it.each([
+    // A scheme-less "app:" + a password starting with "//": the scheme's ":" is the password's.
+    [`app://Qz7/@${RDS}`, `app://***@${RDS}`],
+    // After a secret, pairs up to the next libpq keyword may be the rest of it.
+    [`postgres://${RDS}/app?password=&a=Qz7&sslmode=require`, `postgres://${RDS}/app?password=***&sslmode=require`],
+    [`postgres://${RDS}/app?password=&Qz7=&sslmode=require`, `postgres://${RDS}/app?password=***&sslmode=require`],
+    [`jdbc:postgresql://${RDS}:5432/app?user=app&password=-&0-.@+KQz7&#-_&ssl=true`, `jdbc:postgresql://${RDS}:5432/app?user=app&password=***`],
+    [`host=${RDS} password=, aQz7=x dbname=app`, `host=${RDS} password=*** dbname=app`],
+    // An unquoted value with a space, outside a whole key=value string.
+    [`${RDS} password=a -@bQz7==:`, `${RDS} password=***`],
+    [`${RDS} password=a b sslmode=require`, `${RDS} password=*** sslmode=require`],
+    // A user-name key does not explain an "@" that a "?" follows: the real host comes after it.
+    [`postgres://app:@/?user=Qz7@${RDS}/app?sslmode=require`, `postgres://***@${RDS}/app?sslmode=require`],
+  ])('hides the pieces of a split password: %s', (input, expected) => {
+    expect(redactConnectionString(input)).toBe(expected);
+  });
+
+  it('never names a parameter that may be part of a password, in errors or in the doctor', () => {
+    expect(keysHiddenAfterSecret(`postgres://${RDS}/app?password=a&bQz7=c&sslmode=require&x=1`)).toEqual(new Set(['bQz7']));
+    expect(keysHiddenAfterSecret(`host=${RDS} password=a bQz7=c user=app`)).toEqual(new Set(['bQz7']));
+    expect(messageOf(() => parseConnectionTarget(`postgres://${RDS}/app?password=a&Qz7=%zz`))).toContain('value of a parameter after the password');
+    const doctor = diagnoseConnection(`postgres://${RDS}/app?password=a&Qz7=b+c&sslmode=verify-full&sslrootcert=/c.pem&x=1`, { env: {}, readFile: () => undefined, hasImportedCa: () => false, now: new Date('2026-01-01T00:00:00Z') });
+    const unknown = doctor.findings.find((finding) => finding.code === 'LIBPQ_UNKNOWN_PARAM');
+    expect(unknown?.message).toContain('"x", 1 parameter after a password (not named');
+    expect(JSON.stringify(doctor)).not.toContain('Qz7');
   });
 
   it('hides up to the last unexplained "@" when a query value cannot explain it', () => {

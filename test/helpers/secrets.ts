@@ -14,9 +14,13 @@ export function passwordArbitrary(): fc.Arbitrary<string> {
   return fc.tuple(fc.array(char, { maxLength: 12 }), fc.array(char, { maxLength: 12 })).map(([a, b]) => `${a.join('')}${MARKER}${b.join('')}`);
 }
 
-/** The password as it may appear in output: raw, percent-encoded, form-encoded, libpq-quoted. */
+/**
+ * The password as it may appear in output: raw, percent-encoded, form-encoded, libpq-quoted, and
+ * its marker alone, so that printing any piece of it that holds the marker (the tail after a raw
+ * "&", a space or an "@") fails too.
+ */
 export function secretForms(password: string): string[] {
-  return [...new Set([password, encodeURIComponent(password), encodeURI(password), password.replace(/[\\']/g, '\\$&')])];
+  return [...new Set([password, encodeURIComponent(password), encodeURI(password), password.replace(/[\\']/g, '\\$&'), MARKER])];
 }
 
 function quoteConninfo(value: string): string {
