@@ -410,14 +410,18 @@ describe('pgcerts fetch under crashes and concurrency', () => {
   it('never leaves a partial bundle when killed with SIGKILL at any moment', async () => {
     server.routes[GLOBAL] = serve(GOOD);
     const outcomes = new Set<string>();
-    for (let i = 0; i < 12; i++) {
-      const run = await runCli(['fetch', 'rds', '--force'], env, { killAfterMs: 150 + ((i * 37) % 250) });
+    // Kill times spread over a run's life; if a loaded machine ran every one to its end first,
+    // earlier kills follow, so that the test always sees some runs die (and says what it saw).
+    const delays = [...Array.from({ length: 12 }, (_, i) => 150 + ((i * 37) % 250)), ...Array.from({ length: 12 }, (_, i) => 20 + i * 10)];
+    for (const [i, killAfterMs] of delays.entries()) {
+      if (i >= 12 && outcomes.has('SIGKILL')) break;
+      const run = await runCli(['fetch', 'rds', '--force'], env, { killAfterMs });
       outcomes.add(run.signal ?? `exit ${run.status}`);
       // A kill before the commit may leave the dead writer's temporary file or lock, and before the
       // first commit a metadata file without its PEM (read as absent); never a partial bundle.
       checkBundle();
     }
-    expect(outcomes.has('SIGKILL')).toBe(true);
+    expect([...outcomes], 'how the runs ended').toContain('SIGKILL');
     // A following fetch always succeeds (a dead process's lock is broken) and removes what dead
     // writers left behind: the cache ends clean.
     const final = await runCli(['fetch', 'rds', '--force'], env);
