@@ -55,7 +55,10 @@ export interface CacheKey {
   /** A registry source id, or `import` for a file the user imported. */
   source: string;
   region?: string;
-  /** The host an imported per-host CA belongs to. */
+  /**
+   * The host a per-host CA belongs to (imported, or fetched through an account API); for a CA
+   * fetched by resource rather than host (Cloud SQL's `--instance`), the resource id.
+   */
   host?: string;
 }
 
@@ -74,7 +77,7 @@ export interface CacheMeta {
   /** Absolute path of an imported file. */
   importedFrom?: string;
   /** The provider resource an account CA was fetched for through the provider's API (never a secret). */
-  resource?: { id: string; kind: string; project?: string; name?: string };
+  resource?: { id: string; kind: string; project?: string; name?: string; region?: string };
   /** ISO-8601 UTC. */
   fetchedAt: string;
   etag?: string;
@@ -657,7 +660,7 @@ function checkMeta(data: unknown, what: string, fail: (reason: string) => Error)
   }
   const resource = data.resource;
   if (resource !== undefined && (!isRecord(resource) || typeof resource.id !== 'string' || typeof resource.kind !== 'string'
-    || !['project', 'name'].every((f) => resource[f] === undefined || typeof resource[f] === 'string'))) {
+    || !['project', 'name', 'region'].every((f) => resource[f] === undefined || typeof resource[f] === 'string'))) {
     throw fail(`${what} has a malformed resource`);
   }
   if (Number.isNaN(Date.parse(data.fetchedAt as string))) throw fail(`${what} has fetchedAt ${JSON.stringify(data.fetchedAt)}, not an ISO-8601 date`);

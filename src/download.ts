@@ -46,6 +46,12 @@ export interface DownloadOptions {
    * set NODE_EXTRA_CA_CERTS, which Node reads at start-up. Giving `ca` drops NODE_EXTRA_CA_CERTS.
    */
   ca?: string | string[];
+  /**
+   * POST these fields as `application/x-www-form-urlencoded` instead of a GET (an OAuth token
+   * exchange). The body may hold secrets: it is never logged or put in a message, and a POST
+   * follows no redirect.
+   */
+  form?: Readonly<Record<string, string>>;
   signal?: AbortSignal;
   /** Called before each retry; `attempt` is the number of the attempt about to start (2 or more). */
   onRetry?: (info: { url: string; attempt: number; reason: string; delayMs: number }) => void;
@@ -285,11 +291,13 @@ async function attemptDownload(
       const target = new URL(current);
       // Extra headers (an API token) go only to the origin the download started on.
       const sameOrigin = target.origin === startOrigin;
+      const form = opts.form === undefined ? undefined : new URLSearchParams(opts.form as Record<string, string>).toString();
       response = await dispatcher.request({
         origin: target.origin,
         path: `${target.pathname}${target.search}`,
-        method: 'GET',
-        headers: sameOrigin ? { ...headers, ...extra } : headers,
+        method: form === undefined ? 'GET' : 'POST',
+        headers: { ...(sameOrigin ? { ...headers, ...extra } : headers), ...(form === undefined ? {} : { 'content-type': 'application/x-www-form-urlencoded' }) },
+        body: form,
         signal,
         headersTimeout: opts.bodyTimeoutMs,
         bodyTimeout: opts.bodyTimeoutMs,
@@ -302,6 +310,9 @@ async function attemptDownload(
 
     if (REDIRECT_STATUSES.has(statusCode)) {
       await body.dump({ limit: DRAIN_LIMIT_BYTES }).catch(() => undefined);
+      if (opts.form !== undefined) {
+        throw fail(current, statusCode, `'${current}' answered a POST with ${statusText}; pgcerts follows no redirect with a request body (it may hold credentials). Check the URL, or any proxy or mirror in between.`);
+      }
       const location = header(response.headers, 'location');
       if (!location) {
         throw fail(current, statusCode, `'${current}' answered ${statusText} without a Location header. Check the URL, or report it to the provider.`);

@@ -4,6 +4,7 @@ import { BundleCache, getCacheDir, type CacheKey, type CacheMeta } from './cache
 import { summarizeCertificate } from './certificate.js';
 import { PgcertsError } from './errors.js';
 import { MAX_CA_FILE_BYTES, describeReadError, readRegularFile } from './read-file.js';
+import type { AccountResource } from './accounts/provider.js';
 import type { DownloadOptions } from './download.js';
 import { getBundledRegistry, type Registry } from './registry.js';
 import type { PinnedCertificate, Provider, Trust } from './registry-types.js';
@@ -29,6 +30,8 @@ export interface BundleOptions {
   download?: Omit<DownloadOptions, 'etag' | 'lastModified' | 'mirror' | 'headers'>;
   /** Where account API tokens are read (`DIGITALOCEAN_ACCESS_TOKEN`, ...); defaults to `process.env`. */
   env?: NodeJS.ProcessEnv;
+  /** Where provider CLIs keep credentials (gcloud's application default credentials); default `os.homedir()`. */
+  homeDir?: string;
 }
 
 /** Options of {@link fetchBundle}. */
@@ -279,10 +282,15 @@ export async function fetchBundle(providerName: string, options: FetchOptions = 
   }
 }
 
-/** Options of {@link fetchAccountBundle}. */
+/** Options of {@link fetchAccountBundle}: a `host`, or a `resource` named directly. */
 export interface AccountFetchOptions extends BundleOptions {
   /** The host whose CA to fetch: the provider's API is searched for the resource that serves it. */
-  host: string;
+  host?: string;
+  /**
+   * The resource itself, for providers with a resource flag: Cloud SQL's connection name
+   * `PROJECT:REGION:INSTANCE` (`--instance`), for instances reached by IP address.
+   */
+  resource?: string;
 }
 
 /** The host, normalised, and the trust entry the registry gives it, which must be this provider's. */
@@ -304,42 +312,73 @@ async function ownHost(registry: Registry, provider: Provider, input: string, fl
 }
 
 /**
- * Fetch the CA of the account resource (cluster, project) that serves a host through the
- * provider's API, with the token from the environment; validate it like a download and cache it
- * for that host. A failed or rejected fetch leaves the previous cached copy as it was.
+ * Fetch the CA of the account resource (cluster, project, instance) that serves a host, or of a
+ * resource named directly, through the provider's API, with the token the provider's own tools
+ * use; validate it like a download and cache it for that host (or resource). A failed or
+ * rejected fetch leaves the previous cached copy as it was.
  * @throws PgcertsError `NO_SOURCE` (no API for the provider, or no token set), `AUTH_FAILED`
- *   (token refused), `RESOURCE_NOT_FOUND` (no resource has the host), `INVALID_INPUT`,
+ *   (token refused), `RESOURCE_NOT_FOUND` (no resource has the host), `INVALID_INPUT`, `USAGE`,
  *   `DOWNLOAD_FAILED`, `DECODE_FAILED`, `VALIDATION_FAILED`, `CACHE_UNAVAILABLE`.
  * @example await fetchAccountBundle('digitalocean', { host: 'db-pg-do-user-1-0.b.db.ondigitalocean.com' })
+ * @example await fetchAccountBundle('cloudsql', { resource: 'my-project:europe-west1:orders' })
  */
 export async function fetchAccountBundle(providerName: string, options: AccountFetchOptions): Promise<BundleResult> {
   const registry = options.registry ?? getBundledRegistry();
   const provider = registry.getProvider(providerName);
-  const { host, trust } = await ownHost(registry, provider, options.host, '--host');
-  if (trust.kind !== 'account') {
-    throw new PgcertsError('NO_SOURCE', `"${host}" uses the ${provider.id} ${trust.kind} CA (${trust.id}), not an account CA; run \`pgcerts fetch ${provider.id}\` without --host.`);
-  }
   const accounts = await import('./accounts/index.js');
   const account = accounts.findAccountProvider(provider.id);
+  if ((options.host === undefined) === (options.resource === undefined)) {
+    const flag = account?.resourceFlag ? ` or ${account.resourceFlag.flag} ${account.resourceFlag.shape}` : '';
+    throw new PgcertsError('USAGE', `Fetching an account CA needs exactly one of --host HOST${flag}.`);
+  }
+  let host: string | undefined;
+  let trust: Trust;
+  let named: AccountResource | undefined;
+  if (options.host !== undefined) {
+    ({ host, trust } = await ownHost(registry, provider, options.host, '--host'));
+    if (trust.kind !== 'account') {
+      throw new PgcertsError('NO_SOURCE', `"${host}" uses the ${provider.id} ${trust.kind} CA (${trust.id}), not an account CA; run \`pgcerts fetch ${provider.id}\` without --host.`);
+    }
+  } else {
+    if (!account?.resourceFlag) {
+      throw new PgcertsError('USAGE', `Provider "${provider.id}" has no resource flag; give --host HOST, the host you connect to.`);
+    }
+    named = account.resourceFlag.parse(options.resource as string);
+    trust = provider.trust.find((t) => t.kind === 'account') ?? (provider.trust[0] as Trust);
+  }
   if (!account) throw new PgcertsError('NO_SOURCE', `pgcerts cannot fetch CAs through the ${provider.name} API yet. ${explainNoSource(provider, trust)}`);
-  const credential = accounts.findCredential(account, options.env ?? process.env);
+  const now = options.now;
+  const credential = await accounts.getCredential(account, {
+    env: options.env ?? process.env, homeDir: options.homeDir, mirror: options.mirror, download: options.download, nowSeconds: now && (() => now.getTime() / 1000),
+  });
+  const importHint = `\`pgcerts import ${provider.id} <file> --host ${host ?? '<host>'}\``;
   if (!credential) {
-    throw new PgcertsError('NO_SOURCE', `No ${account.name} API token: set ${accounts.describeTokenVariables(account)} to ${account.tokenHelp}, or get the CA yourself and run \`pgcerts import ${provider.id} <file> --host ${host}\`.`);
+    throw new PgcertsError('NO_SOURCE', `No ${account.name} API token: set ${accounts.describeTokenVariables(account)} to ${account.tokenHelp}, or get the CA yourself and run ${importHint}.`);
   }
   const api = accounts.createAccountApi(account, credential, { mirror: options.mirror, download: options.download });
-  const search = await account.findResource(host, api);
-  if (!search.resource) {
-    throw new PgcertsError('RESOURCE_NOT_FOUND', `None of the ${search.searched} that the token in ${credential.variable} can see has the host "${host}". Check the host name and that the token belongs to the cluster's account or team, or import its CA: \`pgcerts import ${provider.id} <file> --host ${host}\`.`);
+  let resource = named;
+  if (resource === undefined) {
+    const search = await account.findResource(host as string, api);
+    if (!search.resource) {
+      throw new PgcertsError('RESOURCE_NOT_FOUND', `None of the ${search.searched} that the token ${accounts.tokenLabel(credential)} can see has the host "${host}". Check the host name and that the token belongs to the cluster's account or team, or import its CA: ${importHint}.`);
+    }
+    resource = search.resource;
   }
-  const { bytes, url } = await account.fetchCa(search.resource, api);
+  const fetched = await account.fetchCa(resource, api);
+  // The API's word on which CA the resource uses (Cloud SQL's CA mode) decides the checks; a host
+  // keeps the cache entry its host rule names, so that the next lookup finds it.
+  const shown = fetched.trust === undefined ? undefined : provider.trust.find((t) => t.id === fetched.trust);
+  const checkTrust = shown ?? trust;
+  const keyTrust = host === undefined ? checkTrust : trust;
   const { parseCertificates } = await import('./pem.js');
   try {
-    const certs = parseCertificates(bytes, { name: url });
-    const hasPins = provider.certificates.some((c) => c.trust.includes(trust.id) && c.status === 'current');
-    const key: CacheKey = { provider: provider.id, trust: trust.id, source: ACCOUNT_SOURCE, host };
-    return await validateAndStore(certs, { provider, trust, key, from: url, anyCa: !hasPins, offline: false, resource: search.resource }, options);
+    const certs = parseCertificates(fetched.bytes, { name: fetched.url });
+    const hasPins = provider.certificates.some((c) => c.trust.includes(checkTrust.id) && c.status === 'current');
+    // A resource fetched by name is cached under its id (a connection name, not a host).
+    const key: CacheKey = { provider: provider.id, trust: keyTrust.id, source: ACCOUNT_SOURCE, host: host ?? resource.id };
+    return await validateAndStore(certs, { provider, trust: checkTrust, key, from: fetched.url, anyCa: !hasPins, offline: false, resource }, options);
   } catch (error) {
-    throw naming(url, error);
+    throw naming(fetched.url, error);
   }
 }
 
@@ -347,8 +386,10 @@ export async function fetchAccountBundle(providerName: string, options: AccountF
 export interface AccountCredentialReport {
   provider: string;
   name: string;
-  /** The variable pgcerts would read the token from, or `null` when none is set. */
+  /** The variable (or tool, or file kind) pgcerts would take the token from, or `null` when none is set. */
   variable: string | null;
+  /** The same in words, with the tool's or file's path: `from the application default credentials in "/home/me/..."`. */
+  source: string | null;
   /** Every variable it looks at, in order. */
   variables: string[];
   /** Where the token is sent. */
@@ -356,12 +397,13 @@ export interface AccountCredentialReport {
 }
 
 /** Which token pgcerts would use for each provider it can fetch account CAs from; no secrets. */
-export async function describeAccountCredentials(env: NodeJS.ProcessEnv = process.env): Promise<AccountCredentialReport[]> {
+export async function describeAccountCredentials(env: NodeJS.ProcessEnv = process.env, homeDir?: string): Promise<AccountCredentialReport[]> {
   const accounts = await import('./accounts/index.js');
   return accounts.ACCOUNT_PROVIDERS.map((account) => ({
     provider: account.id,
     name: account.name,
-    variable: accounts.findCredential(account, env)?.variable ?? null,
+    variable: accounts.describeCredential(account, env, homeDir)?.variable ?? null,
+    source: accounts.describeCredential(account, env, homeDir)?.label ?? null,
     variables: [...account.tokenVariables],
     apiOrigin: account.apiOrigin,
   }));

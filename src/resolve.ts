@@ -109,7 +109,8 @@ async function resolveAccount(
   if (cached && isFresh(cached.meta, now, options.maxAgeDays ?? 7)) return { ...base, path: cached.path, origin: 'cache', warnings };
   const accounts = await import('./accounts/index.js');
   const account = accounts.findAccountProvider(provider.id);
-  const credential = account && accounts.findCredential(account, options.env ?? process.env);
+  // Only whether a token source exists is asked here; the fetch below gets the token itself.
+  const credential = account && accounts.describeCredential(account, options.env ?? process.env, options.homeDir);
   if (!account || !credential) {
     const viaApi = account ? ` Or set ${accounts.describeTokenVariables(account)} to ${account.tokenHelp}, and pgcerts fetches it through the ${account.name} API.` : '';
     if (cached) {

@@ -182,9 +182,10 @@ describe('DigitalOcean through its API', () => {
     serveDigitalOcean(`Bearer ${DO_OTHER_TOKEN}`);
     const result = await fetchAccountBundle('digitalocean', options({ DIGITALOCEAN_ACCESS_TOKEN: DO_OTHER_TOKEN, DIGITALOCEAN_TOKEN: DO_TOKEN }, { host: HOST_A }));
     expect(fingerprint(readFileSync(result.path, 'utf8'))).toBe(fingerprint(caA.pem));
-    expect(await describeAccountCredentials({ DIGITALOCEAN_ACCESS_TOKEN: DO_OTHER_TOKEN, DIGITALOCEAN_TOKEN: DO_TOKEN, AIVEN_TOKEN: ' ' })).toEqual([
-      { provider: 'aiven', name: 'Aiven', variable: null, variables: ['AIVEN_AUTH_TOKEN', 'AIVEN_TOKEN'], apiOrigin: 'https://api.aiven.io' },
-      { provider: 'digitalocean', name: 'DigitalOcean', variable: 'DIGITALOCEAN_ACCESS_TOKEN', variables: ['DIGITALOCEAN_ACCESS_TOKEN', 'DIGITALOCEAN_TOKEN'], apiOrigin: 'https://api.digitalocean.com' },
+    const reports = await describeAccountCredentials({ DIGITALOCEAN_ACCESS_TOKEN: DO_OTHER_TOKEN, DIGITALOCEAN_TOKEN: DO_TOKEN, AIVEN_TOKEN: ' ' }, dir);
+    expect(reports.filter((p) => ['aiven', 'digitalocean'].includes(p.provider))).toEqual([
+      { provider: 'aiven', name: 'Aiven', variable: null, source: null, variables: ['AIVEN_AUTH_TOKEN', 'AIVEN_TOKEN'], apiOrigin: 'https://api.aiven.io' },
+      { provider: 'digitalocean', name: 'DigitalOcean', variable: 'DIGITALOCEAN_ACCESS_TOKEN', source: 'in DIGITALOCEAN_ACCESS_TOKEN', variables: ['DIGITALOCEAN_ACCESS_TOKEN', 'DIGITALOCEAN_TOKEN'], apiOrigin: 'https://api.digitalocean.com' },
     ]);
   });
 
@@ -379,11 +380,16 @@ describe('the CLI', () => {
   });
 
   it('credentials shows which variable each provider would use, never the token', async () => {
-    const text = await runCli(['credentials'], cliEnv({ AIVEN_TOKEN: AIVEN_SECRET }));
+    // PATH and HOME hold no gcloud and no Google credentials file (this machine may have both).
+    const noGoogle = { PATH: dir, HOME: dir, GOOGLE_OAUTH_ACCESS_TOKEN: undefined, GOOGLE_APPLICATION_CREDENTIALS: undefined, CLOUDSDK_CONFIG: undefined };
+    const text = await runCli(['credentials'], cliEnv({ AIVEN_TOKEN: AIVEN_SECRET, ...noGoogle }));
     expect(text).toMatchObject({ status: 0, stderr: '' });
-    expect(text.stdout).toBe('aiven         AIVEN_TOKEN\ndigitalocean  none (set DIGITALOCEAN_ACCESS_TOKEN or DIGITALOCEAN_TOKEN)\n');
-    const json = await runCli(['credentials', '--json'], cliEnv({ DIGITALOCEAN_TOKEN: DO_TOKEN }));
-    expect(JSON.parse(json.stdout).providers.map((p: { variable: string | null }) => p.variable)).toEqual([null, 'DIGITALOCEAN_TOKEN']);
+    expect(text.stdout).toMatch(/^aiven {9}AIVEN_TOKEN$/m);
+    expect(text.stdout).toMatch(/^digitalocean {2}none \(set DIGITALOCEAN_ACCESS_TOKEN or DIGITALOCEAN_TOKEN\)$/m);
+    const json = await runCli(['credentials', '--json'], cliEnv({ DIGITALOCEAN_TOKEN: DO_TOKEN, ...noGoogle }));
+    const providers = JSON.parse(json.stdout).providers as Array<{ provider: string; variable: string | null }>;
+    expect(providers.find((p) => p.provider === 'aiven')?.variable).toBeNull();
+    expect(providers.find((p) => p.provider === 'digitalocean')?.variable).toBe('DIGITALOCEAN_TOKEN');
     expectNoSecrets(text.stdout, json.stdout);
   });
 

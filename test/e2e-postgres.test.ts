@@ -19,7 +19,7 @@ import { getPgSslOptions, type ResolveOptions } from '../src/resolve.js';
 import { cleanEnv, runCli } from './helpers/cli.js';
 import { startHttpsServer, type TestHttpsServer } from './helpers/https-server.js';
 import { findPostgresBinaries, getServerUser, startPostgres, type TestPostgresServer } from './helpers/postgres.js';
-import { createCaWithSubject, daysFromNow } from './helpers/test-ca.js';
+import { createCaWithSubject, createServerCertificate, daysFromNow } from './helpers/test-ca.js';
 
 const REGION = 'ap-test-9';
 const SERVER_NAME = `mydb.abc123xyz.${REGION}.rds.amazonaws.com`;
@@ -347,5 +347,102 @@ describe(`verify-full with pgcerts' output against ${SERVER_LABEL}`, () => {
       expect(run.status).toBe(2);
       expect(run.stderr).toContain('SSL error: certificate verify failed');
     });
+  });
+});
+
+// Account CAs that only the provider's API knows: a DigitalOcean-style cluster and a Cloud SQL
+// instance (per-instance CA) served by one more real PostgreSQL, whose certificate comes from a CA
+// that pgcerts can only get through the fake API behind PGCERTS_MIRROR.
+describe(`account CAs through the provider's API, against ${SERVER_LABEL}`, () => {
+  const DO_HOST = 'e2e-pg-do-user-4242-0.db.ondigitalocean.com';
+  const DO_UUID = '6f0e2d1c-3b4a-4c5d-8e9f-0a1b2c3d4e5f';
+  const DO_TOKEN = 'dop_v1_E2ESECRET71c3';
+  const SQL_HOST = '3f1a9c2b7d4e.p1q2r3s4t5u6.europe-west1.sql-psa.goog';
+  const SQL_CONNECTION = 'shop-prod-381207:europe-west1:orders';
+  const GOOGLE_TOKEN = 'ya29.E2ESECRETd9a4';
+  const SQL_PATH = '/sqladmin.googleapis.com/v1/projects/shop-prod-381207/instances/orders';
+  const doCa = createCaWithSubject([['CN', `${DO_UUID} Project CA`]]);
+  const sqlCa = createCaWithSubject([['C', 'US'], ['O', 'Google, Inc'], ['CN', 'Google Cloud SQL Server CA']]);
+  let account: TestPostgresServer;
+  let accountEnv: NodeJS.ProcessEnv;
+
+  const answer = (auth: string, body: unknown) => (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse): void => {
+    if (req.headers.authorization !== auth) void res.writeHead(401, { 'content-type': 'application/json' }).end('{"id":"unauthorized"}');
+    else void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+  };
+  const accountConninfo = (host: string, extra: string): string => `host=${host} hostaddr=127.0.0.1 port=${account.port} dbname=${account.database} user=${account.user} ${extra}`;
+  const accountPg = (): pg.ClientConfig => ({ host: account.host, port: account.port, user: account.user, password: account.password, database: account.database });
+  const psqlAccount = (connection: string): Promise<PsqlRun> => new Promise((resolve, reject) => {
+    const child = spawn('psql', ['-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', connection, '-c', QUERY], {
+      env: { PATH: process.env.PATH, HOME: dir, LC_ALL: 'C', PGPASSWORD: account.password, PGCONNECT_TIMEOUT: '10', ...clockEnv() },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+
+  beforeAll(async () => {
+    // Its own copy of the binaries (when one is needed): each server removes its copy when it stops.
+    account = await startPostgres({ binaries: findPostgresBinaries(), serverName: DO_HOST, issuer: doCa });
+    const doAuth = `Bearer ${DO_TOKEN}`;
+    const host = (h: string) => ({ host: h, port: account.port, user: 'doadmin', password: 'not-used', database: 'defaultdb', ssl: true });
+    mirror.routes['/api.digitalocean.com/v2/databases'] = answer(doAuth, { databases: [{ id: DO_UUID, name: 'e2e-pg', engine: 'pg', connection: host(DO_HOST), private_connection: host(`private-${DO_HOST}`) }], links: {} });
+    mirror.routes[`/api.digitalocean.com/v2/databases/${DO_UUID}/ca`] = answer(doAuth, { ca: { certificate: Buffer.from(doCa.pem).toString('base64') } });
+    const googleAuth = `Bearer ${GOOGLE_TOKEN}`;
+    mirror.routes[`/sqladmin.googleapis.com/v1/locations/europe-west1/dns/${SQL_HOST}.:resolveConnectSettings`] = answer(googleAuth, { connectionName: SQL_CONNECTION });
+    mirror.routes[`${SQL_PATH}/connectSettings`] = answer(googleAuth, { serverCaCert: { cert: sqlCa.pem }, region: 'europe-west1', dnsNames: [{ name: SQL_HOST, connectionType: 'PRIVATE_SERVICES_ACCESS' }] });
+    mirror.routes[`${SQL_PATH}/listServerCas`] = answer(googleAuth, { certs: [{ cert: sqlCa.pem }] });
+    accountEnv = { ...env, PGCERTS_CACHE_DIR: join(dir, 'account-cache'), DIGITALOCEAN_ACCESS_TOKEN: DO_TOKEN, GOOGLE_OAUTH_ACCESS_TOKEN: GOOGLE_TOKEN };
+  }, 60_000);
+
+  afterAll(async () => {
+    await account?.stop();
+  });
+
+  it('DigitalOcean: sslrootcert fetches the cluster CA through the API; psql and node-postgres verify-full', async () => {
+    const run = await runCli(['sslrootcert', DO_HOST], accountEnv);
+    // One line: an account CA is nobody's pin, so the user is told to compare its fingerprint.
+    expect(run.stderr).toMatch(/^pgcerts: "6f0e2d1c-[^\n]* Project CA" \(SHA-256 [0-9A-F:]+\): unpinned: the registry pins no CA for digitalocean \(cluster-ca\)[^\n]*\n$/);
+    expect(run.status).toBe(0);
+    const path = run.stdout.trim();
+    expect(new X509Certificate(readFileSync(path, 'utf8')).fingerprint256).toBe(new X509Certificate(doCa.pem).fingerprint256);
+    if (psqlVersion) {
+      const psql = await psqlAccount(accountConninfo(DO_HOST, `sslmode=verify-full sslrootcert=${path}`));
+      expect(psql.stderr).toBe('');
+      expect(psql.stdout).toMatch(/^1\|t\|/);
+      // The RDS bundle does not verify this server: the CA really came from the API.
+      const wrong = await psqlAccount(accountConninfo(DO_HOST, `sslmode=verify-full sslrootcert=${rdsBundlePath}`));
+      expect(wrong.stderr).toContain('certificate verify failed');
+    }
+    const ssl = await getPgSslOptions(DO_HOST, { cacheDir: join(dir, 'account-library-cache'), mirror: mirror.url(''), download: { ca: mirror.ca, retries: 0 }, env: { DIGITALOCEAN_ACCESS_TOKEN: DO_TOKEN }, hostaddr: '127.0.0.1' });
+    expect(await queryWithPg({ ...accountPg(), ssl })).toMatchObject({ one: 1, ssl: true });
+    expect(run.stdout + run.stderr).not.toContain(DO_TOKEN);
+  });
+
+  it('Cloud SQL: a DNS name resolved by the API, verify-full; --instance for an IP, verify-ca as the registry advises', async () => {
+    await account.restartWithCertificate(createServerCertificate(sqlCa, { commonName: SQL_HOST, dnsNames: [SQL_HOST] }));
+    const run = await runCli(['sslrootcert', SQL_HOST], accountEnv);
+    expect(run.stderr).toMatch(/^pgcerts: "Google Cloud SQL Server CA" \(SHA-256 [0-9A-F:]+\): unpinned: [^\n]*cloudsql \(per-instance-ca\)[^\n]*\n$/);
+    expect(run.status).toBe(0);
+    const byName = run.stdout.trim();
+    const fetched = await runCli(['fetch', 'cloudsql', '--instance', SQL_CONNECTION], accountEnv);
+    expect(fetched.status).toBe(0);
+    expect(fetched.stderr).toContain('cloudsql (per-instance-ca, instance "orders"');
+    const byInstance = fetched.stdout.trim();
+    if (psqlVersion) {
+      const full = await psqlAccount(accountConninfo(SQL_HOST, `sslmode=verify-full sslrootcert=${byName}`));
+      expect(full.stderr).toBe('');
+      expect(full.stdout).toMatch(/^1\|t\|/);
+      const ca = await psqlAccount(`host=127.0.0.1 port=${account.port} dbname=${account.database} user=${account.user} sslmode=verify-ca sslrootcert=${byInstance}`);
+      expect(ca.stderr).toBe('');
+      expect(ca.stdout).toMatch(/^1\|t\|/);
+    }
+    const ssl = await getPgSslOptions(SQL_HOST, { cacheDir: join(dir, 'account-library-cache'), mirror: mirror.url(''), download: { ca: mirror.ca, retries: 0 }, env: { GOOGLE_OAUTH_ACCESS_TOKEN: GOOGLE_TOKEN }, hostaddr: '127.0.0.1' });
+    expect(await queryWithPg({ ...accountPg(), ssl })).toMatchObject({ one: 1, ssl: true });
+    expect(run.stdout + run.stderr + fetched.stdout + fetched.stderr).not.toContain(GOOGLE_TOKEN);
   });
 });

@@ -27,7 +27,7 @@ export function createAccountApi(provider: AccountProvider, credential: AccountC
     }
     if (target.origin !== provider.apiOrigin || target.username !== '' || target.password !== '') {
       const { redactUrlsInText } = await import('../redact.js');
-      throw new PgcertsError('DECODE_FAILED', `The ${provider.name} API asked pgcerts to follow '${redactUrlsInText(target.href)}', which is not on ${provider.apiOrigin}; pgcerts sends the token in ${credential.variable} to nothing else. Report it to ${provider.name}, or import the CA with \`pgcerts import\`.`);
+      throw new PgcertsError('DECODE_FAILED', `The ${provider.name} API asked pgcerts to follow '${redactUrlsInText(target.href)}', which is not on ${provider.apiOrigin}; pgcerts sends the token ${credential.label ?? `in ${credential.variable}`} to nothing else. Report it to ${provider.name}, or import the CA with \`pgcerts import\`.`);
     }
     const { download } = await import('../download.js');
     let body: Buffer;
@@ -41,7 +41,7 @@ export function createAccountApi(provider: AccountProvider, credential: AccountC
       body = answer.body ?? Buffer.alloc(0);
     } catch (error) {
       if (error instanceof DownloadError && (error.status === 401 || error.status === 403)) {
-        throw new PgcertsError('AUTH_FAILED', `The ${provider.name} API refused the token in ${credential.variable} (HTTP ${error.status} from '${error.url}'). Set ${credential.variable} to a current token with read access (${provider.tokenHelp}), or import the CA with \`pgcerts import\`.`, { cause: error });
+        throw new PgcertsError('AUTH_FAILED', `The ${provider.name} API refused the token ${credential.label ?? `in ${credential.variable}`} (HTTP ${error.status} from '${error.url}'). ${capitalize(credential.renew ?? `set ${credential.variable} to a current token with read access (${provider.tokenHelp})`)}, or import the CA with \`pgcerts import\`.`, { cause: error });
       }
       if (allowMissing && error instanceof DownloadError && error.status === 404) return undefined;
       throw error;
@@ -54,6 +54,10 @@ export function createAccountApi(provider: AccountProvider, credential: AccountC
     }
   };
   return { getJson: (url) => get(url, false), findJson: (url) => get(url, true) };
+}
+
+function capitalize(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 /** Whether a value is a plain JSON object. */

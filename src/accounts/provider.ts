@@ -3,9 +3,13 @@
 
 /** A token found in the environment. `token` is a secret: never print, log or store it. */
 export interface AccountCredential {
-  /** The environment variable it came from, e.g. `DIGITALOCEAN_ACCESS_TOKEN`. */
+  /** The environment variable it came from, e.g. `DIGITALOCEAN_ACCESS_TOKEN`, or the tool (`gcloud`). */
   variable: string;
   token: string;
+  /** Where it came from, for a sentence ("the token ..."); default `in <variable>`. */
+  label?: string;
+  /** How to get a working one from the same place, as a clause; default: set the variable to a new token. */
+  renew?: string;
 }
 
 /** The provider resource whose CA serves a host (a cluster, a project). */
@@ -18,6 +22,8 @@ export interface AccountResource {
   project?: string;
   /** A human name (cluster or service name), when the API gives one. */
   name?: string;
+  /** The provider's region of the resource, where it has one (Cloud SQL). */
+  region?: string;
 }
 
 /** The outcome of {@link AccountProvider.findResource}. */
@@ -63,5 +69,45 @@ export interface AccountProvider {
    * base64 where the API wraps them), and the URL they came from.
    * @throws PgcertsError from {@link AccountApi}, or `DECODE_FAILED` for answers of the wrong shape.
    */
-  fetchCa(resource: AccountResource, api: AccountApi): Promise<{ bytes: Buffer; url: string }>;
+  fetchCa(resource: AccountResource, api: AccountApi): Promise<FetchedCa>;
+  /**
+   * Providers whose token does not come from one variable (Google: gcloud, credential files):
+   * find a token, running the provider's CLI or exchanging a stored credential when needed.
+   * Without it, the first of {@link tokenVariables} that is set is the token.
+   */
+  getCredential?(context: CredentialContext): Promise<AccountCredential | undefined>;
+  /** What {@link getCredential} would use, without running or sending anything. */
+  describeCredential?(env: NodeJS.ProcessEnv, homeDir?: string): { variable: string; label: string } | undefined;
+  /**
+   * A flag that names a resource directly (`--instance PROJECT:REGION:INSTANCE`), for hosts the
+   * API cannot search for (IP addresses).
+   */
+  readonly resourceFlag?: {
+    /** `--instance`. */
+    flag: string;
+    /** What the value looks like, for messages: `PROJECT:REGION:INSTANCE`. */
+    shape: string;
+    /** @throws PgcertsError `INVALID_INPUT` naming the value. */
+    parse(value: string): AccountResource;
+  };
+}
+
+/** The outcome of {@link AccountProvider.fetchCa}. */
+export interface FetchedCa {
+  /** The certificate bytes, decoded from base64 where the API wraps them. */
+  bytes: Buffer;
+  /** The URL of the answer that held them. */
+  url: string;
+  /** The registry trust entry the answer shows the resource uses (Cloud SQL's CA mode), when the API says. */
+  trust?: string;
+}
+
+/** What {@link AccountProvider.getCredential} needs besides the environment. */
+export interface CredentialContext {
+  env: NodeJS.ProcessEnv;
+  homeDir?: string;
+  mirror?: string;
+  download?: Omit<import('../download.js').DownloadOptions, 'mirror' | 'headers' | 'form'>;
+  /** Seconds since the epoch, for signed assertions (default: the clock). */
+  nowSeconds?: () => number;
 }

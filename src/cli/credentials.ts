@@ -9,7 +9,7 @@ export async function runCredentials(flags: { json?: boolean }, env: NodeJS.Proc
   } else {
     const width = Math.max(...providers.map((p) => p.provider.length));
     for (const p of providers) {
-      out(`${p.provider.padEnd(width)}  ${p.variable ?? `none (set ${p.variables.join(' or ')})`}`);
+      out(`${p.provider.padEnd(width)}  ${p.source === null ? `none (set ${p.variables.join(' or ')})` : p.source === `in ${p.variable}` ? p.variable : `${p.variable}: ${p.source}`}`);
     }
   }
   return EXIT.ok;

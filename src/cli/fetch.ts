@@ -11,6 +11,8 @@ import { writeFileAtomic } from './write-file.js';
 export interface FetchFlags {
   /** Account CAs: fetch the CA of the cluster or project serving this host through the provider's API. */
   host?: string;
+  /** Cloud SQL: the instance connection name `PROJECT:REGION:INSTANCE`, instead of a host. */
+  instance?: string;
   region?: string;
   trust?: string;
   all?: boolean;
@@ -56,6 +58,7 @@ export function downloadFlags(flags: { timeout?: string; retries?: string }): Fe
 export function parseFetchArgv(argv: string[]): { names: string[]; flags: FetchFlags } | undefined {
   const read = readArgs(argv, {
     host: { type: 'string' },
+    instance: { type: 'string' },
     region: { type: 'string' },
     trust: { type: 'string' },
     all: { type: 'boolean' },
@@ -96,18 +99,20 @@ export async function runFetch(registry: Registry, names: string[], flags: Fetch
     ? registry.providers.filter((p) => p.trust.some(isDownloadable)).map((p) => p.id)
     : names.map((n) => registry.getProvider(n).id);
   if (flags.out && providers.length !== 1) throw new PgcertsError('USAGE', '--out needs exactly one provider.');
-  if (flags.host !== undefined && (flags.all || providers.length !== 1)) throw new PgcertsError('USAGE', '--host needs exactly one provider (the one whose API serves the host).');
-  if (flags.host !== undefined) {
-    // --host always asks the provider's API for that host's CA: these flags have no meaning there,
-    // and --offline must never let a token leave the machine.
+  const viaApi = flags.host !== undefined ? '--host' : flags.instance !== undefined ? '--instance' : undefined;
+  if (flags.host !== undefined && flags.instance !== undefined) throw new PgcertsError('USAGE', 'Give --host or --instance, not both: --instance names the Cloud SQL instance, --host a host name the API is searched for.');
+  if (viaApi !== undefined && (flags.all || providers.length !== 1)) throw new PgcertsError('USAGE', `${viaApi} needs exactly one provider (the one whose API serves it).`);
+  if (viaApi !== undefined) {
+    // --host and --instance always ask the provider's API: these flags have no meaning there, and
+    // --offline must never let a token leave the machine.
     const ignored = ([['--offline', flags.offline], ['--region', flags.region], ['--trust', flags.trust]] as const).find(([, value]) => value !== undefined && value !== false);
-    if (ignored) throw new PgcertsError('USAGE', `${ignored[0]} does not go with --host (which asks the provider's API for that host's CA); drop ${ignored[0]}, or drop --host to fetch a provider-wide bundle.`);
+    if (ignored) throw new PgcertsError('USAGE', `${ignored[0]} does not go with ${viaApi} (which asks the provider's API for ${viaApi === '--host' ? "that host's" : "that instance's"} CA); drop ${ignored[0]}, or drop ${viaApi} to fetch a provider-wide bundle.`);
   }
   const download = downloadFlags(flags);
   const { fetchAccountBundle, fetchBundle } = await import('../fetch.js');
   const { shownWarnings: _shown, ...options } = base;
-  const settled = await Promise.allSettled(providers.map((id) => flags.host !== undefined
-    ? fetchAccountBundle(id, { ...options, download: { ...options.download, ...download }, host: flags.host, strict: flags.strict, keepExpired: flags.keepExpired })
+  const settled = await Promise.allSettled(providers.map((id) => viaApi !== undefined
+    ? fetchAccountBundle(id, { ...options, download: { ...options.download, ...download }, host: flags.host, resource: flags.instance, strict: flags.strict, keepExpired: flags.keepExpired })
     : fetchBundle(id, {
       ...options, download: { ...options.download, ...download }, region: flags.region, trust: flags.trust, force: flags.force, offline: flags.offline, strict: flags.strict, keepExpired: flags.keepExpired,
     })));

@@ -1,0 +1,320 @@
+// Cloud SQL server CAs through the Cloud SQL Admin API, imitated by a real local HTTPS server
+// that follows Google's documented request and response shapes (connectSettings, listServerCas,
+// resolveConnectSettings) and Google's token endpoint (refresh-token and JWT-bearer grants),
+// reached through PGCERTS_MIRROR as `<mirror>/sqladmin.googleapis.com/...`. gcloud is a script on
+// PATH: the one tool boundary faked here.
+import { createVerify, generateKeyPairSync, X509Certificate } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describeAccountCredentials, fetchAccountBundle, getSslRootCert, isPgcertsError } from '../src/index.js';
+import { cleanEnv, runCli } from './helpers/cli.js';
+import { startHttpsServer, type TestHttpsServer } from './helpers/https-server.js';
+import { createCa, createIntermediate, type TestCertificate } from './helpers/test-ca.js';
+
+const ACCESS_TOKEN = 'ya29.SECRETaccess7f3e';
+const MINTED_TOKEN = 'ya29.SECRETminted9c2d';
+const REFRESH_TOKEN = '1//SECRETrefresh4b8a';
+const CLIENT_SECRET = 'SECRETclient-d5e6';
+const API = '/sqladmin.googleapis.com';
+const TOKEN_PATH = '/oauth2.googleapis.com/token';
+const PROJECT = 'shop-prod-381207';
+const INSTANCE = 'orders';
+const REGION = 'europe-west1';
+const CONNECTION = `${PROJECT}:${REGION}:${INSTANCE}`;
+const PSA_HOST = '3f1a9c2b7d4e.p1q2r3s4t5u6.europe-west1.sql-psa.goog';
+const PATH = `${API}/v1/projects/${PROJECT}/instances/${INSTANCE}`;
+const SECRETS = [ACCESS_TOKEN, MINTED_TOKEN, REFRESH_TOKEN, CLIENT_SECRET];
+
+let server: TestHttpsServer;
+let dir: string;
+let cacheDir: string;
+let home: string;
+let emptyBin: string;
+let current: TestCertificate;
+let upcoming: TestCertificate;
+let sharedRoot: TestCertificate;
+let sharedSub: TestCertificate;
+const bodies: string[] = [];
+
+function json(auth: string, body: unknown, status = 200): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    if (req.headers.authorization !== auth) {
+      res.writeHead(401, { 'content-type': 'application/json' }).end('{"error":{"code":401,"status":"UNAUTHENTICATED"}}');
+      return;
+    }
+    res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+  };
+}
+
+function sslCert(ca: TestCertificate): Record<string, unknown> {
+  const x = new X509Certificate(ca.pem);
+  return { kind: 'sql#sslCert', cert: ca.pem, commonName: 'C=US,O=Google\\, Inc,CN=Google Cloud SQL Server CA', sha1Fingerprint: x.fingerprint.replace(/:/g, '').toLowerCase(), instance: INSTANCE };
+}
+
+/** An instance with the per-instance CA (serverCaMode unset) in the middle of a rotation: listServerCas has the next CA too. */
+function servePerInstance(auth = `Bearer ${ACCESS_TOKEN}`): void {
+  server.routes[`${PATH}/connectSettings`] = json(auth, { kind: 'sql#connectSettings', serverCaCert: sslCert(current), ipAddresses: [{ type: 'PRIMARY', ipAddress: '34.76.1.2' }], region: REGION, databaseVersion: 'POSTGRES_17', backendType: 'SECOND_GEN' });
+  server.routes[`${PATH}/listServerCas`] = json(auth, { certs: [sslCert(current), sslCert(upcoming)], activeVersion: 'abc', kind: 'sql#sslCertsList' });
+}
+
+/** An instance on the regional shared CA: the DNS name resolves to it, and serverCaCert holds a chain. */
+function serveShared(auth = `Bearer ${ACCESS_TOKEN}`): void {
+  server.routes[`${API}/v1/locations/${REGION}/dns/${PSA_HOST}.:resolveConnectSettings`] = json(auth, { connectionName: CONNECTION, region: REGION, serverCaMode: 'GOOGLE_MANAGED_CAS_CA' });
+  server.routes[`${PATH}/connectSettings`] = json(auth, {
+    serverCaCert: { cert: `${sharedSub.pem}${sharedRoot.pem}` },
+    serverCaMode: 'GOOGLE_MANAGED_CAS_CA',
+    region: REGION,
+    dnsNames: [{ name: PSA_HOST, connectionType: 'PRIVATE_SERVICES_ACCESS', dnsScope: 'INSTANCE' }],
+  });
+}
+
+function options(env: NodeJS.ProcessEnv, extra: Record<string, unknown> = {}) {
+  return { cacheDir, homeDir: home, mirror: server.url(''), download: { ca: server.ca, retries: 0 } as Record<string, unknown>, env, ...extra };
+}
+
+/** The SHA-256 fingerprints of every certificate of a PEM bundle, in order. */
+function fingerprints(pem: string): string[] {
+  return (pem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? []).map((block) => new X509Certificate(block).fingerprint256);
+}
+
+function cacheTexts(): string[] {
+  const out: string[] = [];
+  const walk = (d: string): void => {
+    if (!existsSync(d)) return;
+    for (const name of readdirSync(d)) {
+      const path = join(d, name);
+      if (statSync(path).isDirectory()) walk(path);
+      else out.push(readFileSync(path, 'utf8'));
+    }
+  };
+  walk(cacheDir);
+  return out;
+}
+
+function expectNoSecrets(...texts: string[]): void {
+  for (const text of [...texts, ...cacheTexts()]) for (const secret of SECRETS) expect(text).not.toContain(secret);
+}
+
+async function rejection(promise: Promise<unknown>): Promise<{ code: string; message: string }> {
+  try {
+    await promise;
+  } catch (error) {
+    if (isPgcertsError(error)) return { code: error.code, message: error.message };
+    throw error;
+  }
+  throw new Error('expected a rejection');
+}
+
+/** A token endpoint that reads the form, checks it with `check` and answers `token`. */
+function serveTokenEndpoint(check: (form: URLSearchParams) => boolean, token = MINTED_TOKEN): void {
+  server.routes[TOKEN_PATH] = async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const body = Buffer.concat(chunks).toString('utf8');
+    bodies.push(body);
+    const form = new URLSearchParams(body);
+    if (req.method !== 'POST' || req.headers['content-type'] !== 'application/x-www-form-urlencoded' || !check(form)) {
+      res.writeHead(400, { 'content-type': 'application/json' }).end('{"error":"invalid_grant"}');
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ access_token: token, expires_in: 3599, token_type: 'Bearer' }));
+  };
+}
+
+/** A fake gcloud on PATH: prints `token`, or fails like a signed-out gcloud. */
+function fakeGcloud(token: string | undefined): string {
+  const bin = mkdtempSync(join(dir, 'bin-'));
+  const script = token === undefined
+    ? '#!/bin/sh\necho "ERROR: (gcloud.auth.print-access-token) You do not currently have an active account selected." >&2\nexit 1\n'
+    : `#!/bin/sh\n[ "$1 $2" = "auth print-access-token" ] || { echo "unexpected arguments: $*" >&2; exit 2; }\necho ${token}\n`;
+  writeFileSync(join(bin, 'gcloud'), script);
+  chmodSync(join(bin, 'gcloud'), 0o755);
+  return bin;
+}
+
+/**
+ * The environment without any Google credential of the machine running the tests: PATH is an
+ * empty directory, since a real gcloud may be installed (it is on the machine these were written on).
+ */
+function googleEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+  return cleanEnv({ GOOGLE_OAUTH_ACCESS_TOKEN: undefined, GOOGLE_APPLICATION_CREDENTIALS: undefined, CLOUDSDK_CONFIG: undefined, PATH: emptyBin, HOME: home, ...extra });
+}
+
+beforeAll(async () => {
+  server = await startHttpsServer();
+  dir = mkdtempSync(join(tmpdir(), 'pgcerts-cloudsql-'));
+  emptyBin = mkdtempSync(join(dir, 'empty-bin-'));
+  current = createCa({ commonName: 'Google Cloud SQL Server CA' });
+  upcoming = createCa({ commonName: 'Google Cloud SQL Server CA' });
+  sharedRoot = createCa({ commonName: 'Google Cloud SQL Root CA (test)' });
+  sharedSub = createIntermediate(sharedRoot, { commonName: 'Google Cloud SQL europe-west1 Server CA (test)' });
+});
+
+afterAll(async () => {
+  await server.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+beforeEach(() => {
+  cacheDir = mkdtempSync(join(dir, 'cache-'));
+  home = mkdtempSync(join(dir, 'home-'));
+  for (const key of Object.keys(server.routes)) delete server.routes[key];
+  server.requests.length = 0;
+  bodies.length = 0;
+});
+
+describe('Cloud SQL through the Admin API', () => {
+  it('--instance: keeps the current and the upcoming per-instance CA, checks them against the registry, records the instance', async () => {
+    servePerInstance();
+    const result = await fetchAccountBundle('cloudsql', options(googleEnv({ GOOGLE_OAUTH_ACCESS_TOKEN: ACCESS_TOKEN }), { resource: CONNECTION }));
+    expect(result.trust).toBe('per-instance-ca');
+    const pem = readFileSync(result.path, 'utf8');
+    expect(fingerprints(pem)).toEqual([current, upcoming].map((c) => new X509Certificate(c.pem).fingerprint256));
+    const meta = JSON.parse(readFileSync(result.path.replace(/\.pem$/, '.json'), 'utf8')) as { url: string; resource: unknown; key: { host: string } };
+    expect(meta.resource).toEqual({ id: CONNECTION, kind: 'instance', project: PROJECT, region: REGION, name: INSTANCE });
+    expect(meta.url).toBe(`https://sqladmin.googleapis.com/v1/projects/${PROJECT}/instances/${INSTANCE}/connectSettings`);
+    expect(meta.key.host).toBe(CONNECTION);
+    expect(server.requests.map((r) => r.path)).toEqual([`${PATH}/connectSettings`, `${PATH}/listServerCas`]);
+    expect(server.requests.every((r) => r.headers.authorization === `Bearer ${ACCESS_TOKEN}`)).toBe(true);
+    expectNoSecrets();
+  });
+
+  it('a DNS name: resolveConnectSettings in its region (with the final dot), and every block of a shared-CA chain; no listServerCas', async () => {
+    serveShared();
+    const result = await fetchAccountBundle('cloudsql', options(googleEnv({ GOOGLE_OAUTH_ACCESS_TOKEN: ACCESS_TOKEN }), { host: PSA_HOST.toUpperCase() }));
+    expect(server.requests.map((r) => r.path)).toEqual([`${API}/v1/locations/${REGION}/dns/${PSA_HOST}.:resolveConnectSettings`, `${PATH}/connectSettings`]);
+    const pem = readFileSync(result.path, 'utf8');
+    expect(pem.match(/BEGIN CERTIFICATE/g)).toHaveLength(2);
+    expect(result.resource?.id).toBe(CONNECTION);
+    // sslrootcert for the same host then serves the cached copy without the API.
+    server.requests.length = 0;
+    const served = await getSslRootCert(PSA_HOST, options(googleEnv({ GOOGLE_OAUTH_ACCESS_TOKEN: ACCESS_TOKEN })));
+    expect(served).toMatchObject({ path: result.path, origin: 'cache' });
+    expect(server.requests).toEqual([]);
+  });
+
+  it('refuses a per-instance answer whose CA is not a Cloud SQL server CA, and keeps the good copy byte for byte', async () => {
+    servePerInstance();
+    const env = googleEnv({ GOOGLE_OAUTH_ACCESS_TOKEN: ACCESS_TOKEN });
+    const good = await fetchAccountBundle('cloudsql', options(env, { resource: CONNECTION }));
+    const before = readFileSync(good.path);
+    const forged = createCa({ commonName: 'Google Cloud SQL Server CA (not really)' });
+    server.routes[`${PATH}/listServerCas`] = json(`Bearer ${ACCESS_TOKEN}`, { certs: [sslCert(current), sslCert(forged)] });
+    const bad = await rejection(fetchAccountBundle('cloudsql', options(env, { resource: CONNECTION })));
+    expect(bad.code).toBe('VALIDATION_FAILED');
+    expect(bad.message).toContain('constraints');
+    server.routes[`${PATH}/connectSettings`] = (_req: IncomingMessage, res: ServerResponse) => res.writeHead(200, { 'content-type': 'text/html' }).end('<html>Sign in</html>');
+    expect((await rejection(fetchAccountBundle('cloudsql', options(env, { resource: CONNECTION })))).code).toBe('DECODE_FAILED');
+    expect(readFileSync(good.path)).toEqual(before);
+  });
+
+  it('names what is wrong: a bad connection name, another region, an unknown instance, a global write endpoint, a refused token', async () => {
+    servePerInstance();
+    const env = googleEnv({ GOOGLE_OAUTH_ACCESS_TOKEN: ACCESS_TOKEN });
+    const badName = await rejection(fetchAccountBundle('cloudsql', options(env, { resource: 'orders' })));
+    expect(badName).toMatchObject({ code: 'INVALID_INPUT' });
+    expect(badName.message).toContain('--instance "orders" is not a Cloud SQL connection name; give PROJECT:REGION:INSTANCE');
+    const region = await rejection(fetchAccountBundle('cloudsql', options(env, { resource: `${PROJECT}:us-east1:${INSTANCE}` })));
+    expect(region.message).toContain(`is in region "${REGION}", not "us-east1"; use --instance ${CONNECTION}`);
+    const unknown = await rejection(fetchAccountBundle('cloudsql', options(env, { resource: `${PROJECT}:${REGION}:nothing` })));
+    expect(unknown).toMatchObject({ code: 'RESOURCE_NOT_FOUND' });
+    const global = await rejection(fetchAccountBundle('cloudsql', options(env, { host: '3f1a9c2b7d4e.p1q2r3s4t5u6.global.sql-psa.goog' })));
+    expect(global.code).not.toBe('AUTH_FAILED');
+    servePerInstance('Bearer another');
+    const refused = await rejection(fetchAccountBundle('cloudsql', options(env, { resource: CONNECTION })));
+    expect(refused.code).toBe('AUTH_FAILED');
+    expect(refused.message).toContain('refused the token in GOOGLE_OAUTH_ACCESS_TOKEN (HTTP 401');
+    expectNoSecrets(badName.message, region.message, unknown.message, global.message, refused.message);
+  });
+});
+
+describe('Google credentials', () => {
+  it('application default credentials of a user: the refresh token is exchanged at the token endpoint, never shown or stored', async () => {
+    const adc = join(home, '.config', 'gcloud', 'application_default_credentials.json');
+    mkdirSync(join(home, '.config', 'gcloud'), { recursive: true });
+    writeFileSync(adc, JSON.stringify({ type: 'authorized_user', client_id: '764086051850-test.apps.googleusercontent.com', client_secret: CLIENT_SECRET, refresh_token: REFRESH_TOKEN }));
+    serveTokenEndpoint((form) => form.get('grant_type') === 'refresh_token' && form.get('refresh_token') === REFRESH_TOKEN && form.get('client_secret') === CLIENT_SECRET);
+    servePerInstance(`Bearer ${MINTED_TOKEN}`);
+    const env = googleEnv();
+    expect((await describeAccountCredentials(env, home)).find((p) => p.provider === 'cloudsql')).toMatchObject({ variable: 'application default credentials', source: `from the application default credentials in "${adc}"` });
+    const result = await fetchAccountBundle('cloudsql', options(env, { resource: CONNECTION }));
+    expect(result.kept).toHaveLength(2);
+    expect(server.requests[0]).toMatchObject({ path: TOKEN_PATH, method: 'POST' });
+    expect(server.requests[0]?.headers.authorization).toBeUndefined();
+    // A refused refresh token is AUTH_FAILED naming the file and the gcloud command that renews it.
+    serveTokenEndpoint(() => false);
+    const refused = await rejection(fetchAccountBundle('cloudsql', options(env, { resource: CONNECTION, force: true })));
+    expect(refused.code).toBe('AUTH_FAILED');
+    expect(refused.message).toContain(`Google refused the credentials from the application default credentials in "${adc}" (HTTP 400`);
+    expect(refused.message).toContain('gcloud auth application-default login');
+    expectNoSecrets(refused.message, JSON.stringify(await describeAccountCredentials(env, home)));
+  });
+
+  it('a service account key from GOOGLE_APPLICATION_CREDENTIALS: a JWT signed with its key, for the Cloud SQL scope', async () => {
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const keyFile = join(dir, 'sa.json');
+    const email = 'pgcerts@shop-prod-381207.iam.gserviceaccount.com';
+    writeFileSync(keyFile, JSON.stringify({ type: 'service_account', project_id: PROJECT, private_key_id: 'k1', private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }), client_email: email, token_uri: 'https://oauth2.googleapis.com/token' }));
+    // The clock is injected (whole seconds) and must agree with the test certificates' validity.
+    const now = new Date(Math.floor(Date.now() / 1000) * 1000);
+    let claims: Record<string, unknown> = {};
+    serveTokenEndpoint((form) => {
+      const [header, payload, signature] = (form.get('assertion') ?? '').split('.');
+      const verified = createVerify('RSA-SHA256').update(`${header}.${payload}`).verify(publicKey, signature ?? '', 'base64url');
+      claims = JSON.parse(Buffer.from(payload ?? '', 'base64url').toString('utf8')) as Record<string, unknown>;
+      return verified && form.get('grant_type') === 'urn:ietf:params:oauth:grant-type:jwt-bearer';
+    });
+    servePerInstance(`Bearer ${MINTED_TOKEN}`);
+    await fetchAccountBundle('cloudsql', options(googleEnv({ GOOGLE_APPLICATION_CREDENTIALS: keyFile }), { resource: CONNECTION, now }));
+    expect(claims).toEqual({ iss: email, scope: 'https://www.googleapis.com/auth/sqlservice.admin', aud: 'https://oauth2.googleapis.com/token', iat: now.getTime() / 1000, exp: now.getTime() / 1000 + 3600 });
+    // A key file naming another token endpoint is refused before anything is signed or sent.
+    writeFileSync(keyFile, JSON.stringify({ type: 'service_account', private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }), client_email: email, token_uri: 'https://evil.example/token' }));
+    server.requests.length = 0;
+    const evil = await rejection(fetchAccountBundle('cloudsql', options(googleEnv({ GOOGLE_APPLICATION_CREDENTIALS: keyFile }), { resource: CONNECTION, force: true })));
+    expect(evil).toMatchObject({ code: 'NO_SOURCE' });
+    expect(evil.message).toContain("names the token endpoint 'https://evil.example/token', which is not Google's");
+    expect(server.requests).toEqual([]);
+  });
+
+  it('gcloud on PATH comes before credential files; a signed-out gcloud with nothing else is AUTH_FAILED with its own words', async () => {
+    servePerInstance(`Bearer ${MINTED_TOKEN}`);
+    const bin = fakeGcloud(MINTED_TOKEN);
+    const env = googleEnv({ PATH: bin, GOOGLE_APPLICATION_CREDENTIALS: join(dir, 'missing.json') });
+    expect((await describeAccountCredentials(env, home)).find((p) => p.provider === 'cloudsql')).toMatchObject({ variable: 'gcloud', source: 'from `gcloud auth print-access-token`' });
+    await fetchAccountBundle('cloudsql', options(env, { resource: CONNECTION }));
+    expect(server.requests.every((r) => r.headers.authorization === `Bearer ${MINTED_TOKEN}`)).toBe(true);
+
+    const out = fakeGcloud(undefined);
+    const failed = await rejection(fetchAccountBundle('cloudsql', options(googleEnv({ PATH: out }), { resource: CONNECTION, force: true })));
+    expect(failed.code).toBe('AUTH_FAILED');
+    expect(failed.message).toContain('auth print-access-token` gave no token (it exited with 1: "ERROR: (gcloud.auth.print-access-token) You do not currently have an active account selected.")');
+    expect(failed.message).toContain('Run `gcloud auth login`');
+    const none = await rejection(fetchAccountBundle('cloudsql', options(googleEnv(), { resource: CONNECTION, force: true })));
+    expect(none.code).toBe('NO_SOURCE');
+    expect(none.message).toContain('No Cloud SQL Admin API token: set GOOGLE_OAUTH_ACCESS_TOKEN (or GOOGLE_APPLICATION_CREDENTIALS)');
+  });
+});
+
+describe('the CLI', () => {
+  it('fetch cloudsql --instance prints the path; credentials names the source; usage errors exit 2', async () => {
+    servePerInstance();
+    const caFile = join(dir, 'server-ca.pem');
+    writeFileSync(caFile, server.ca);
+    const env = googleEnv({ GOOGLE_OAUTH_ACCESS_TOKEN: ACCESS_TOKEN, PGCERTS_CACHE_DIR: cacheDir, PGCERTS_MIRROR: server.url(''), NODE_EXTRA_CA_CERTS: caFile });
+    const run = await runCli(['fetch', 'cloudsql', '--instance', CONNECTION], env);
+    expect(run.stderr).toContain(`cloudsql (per-instance-ca, instance "${INSTANCE}" (${CONNECTION})): kept 2 certificates`);
+    expect(run.status).toBe(0);
+    expect(readFileSync(run.stdout.trim(), 'utf8').match(/BEGIN CERTIFICATE/g)).toHaveLength(2);
+    const both = await runCli(['fetch', 'cloudsql', '--instance', CONNECTION, '--host', PSA_HOST], env);
+    expect(both.status).toBe(2);
+    const offline = await runCli(['fetch', 'cloudsql', '--instance', CONNECTION, '--offline'], env);
+    expect(offline.status).toBe(2);
+    expect(offline.stderr).toContain('--offline does not go with --instance');
+    const credentials = await runCli(['credentials'], env);
+    expect(credentials.stdout).toMatch(/^cloudsql\s+GOOGLE_OAUTH_ACCESS_TOKEN$/m);
+    expectNoSecrets(run.stdout, run.stderr, both.stderr, offline.stderr, credentials.stdout);
+  });
+});
