@@ -161,17 +161,29 @@ const env = { ...process.env, PGCERTS_MIRROR: server.url(''), NODE_EXTRA_CA_CERT
 delete env.HTTPS_PROXY;
 delete env.https_proxy;
 
+// An account host: a DigitalOcean-style API on the same mirror gives its cluster CA (the mirror's
+// own test CA), fetched once through the API, so sslrootcert then serves it from a fresh cache.
+const DO_HOST = 'bench-pg-do-user-1-0.db.ondigitalocean.com';
+const DO_UUID = '0b1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e';
+const doAnswer = (body) => (req, res) => {
+  if (req.headers.authorization !== 'Bearer bench-token') res.writeHead(401).end();
+  else res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+};
+server.routes['/api.digitalocean.com/v2/databases'] = doAnswer({ databases: [{ id: DO_UUID, name: 'bench', engine: 'pg', connection: { host: DO_HOST } }], links: {} });
+server.routes[`/api.digitalocean.com/v2/databases/${DO_UUID}/ca`] = doAnswer({ ca: { certificate: Buffer.from(server.ca).toString('base64') } });
+
 // --- 1. Start-up of the commands deploy scripts run. -------------------------------------------
 await runOnce([BIN, 'fetch', 'rds', '--region', 'eu-west-1'], env); // a fresh cache for sslrootcert
+await runOnce([BIN, 'fetch', 'digitalocean', '--host', DO_HOST], { ...env, DIGITALOCEAN_ACCESS_TOKEN: 'bench-token' });
 // Twice: in this machine's own environment, and with no NODE_EXTRA_CA_CERTS at all. Some machines
 // (this one) set a whole system bundle there, which every Node start pays for (~70 ms here); it
 // makes `node -e 0` slower and so flatters the ratios. Neither command downloads anything.
-const startupCommands = [['-e', '0'], [BIN, 'lookup', RDS_HOST], [BIN, 'sslrootcert', RDS_HOST]];
+const startupCommands = [['-e', '0'], [BIN, 'lookup', RDS_HOST], [BIN, 'sslrootcert', RDS_HOST], [BIN, 'sslrootcert', DO_HOST]];
 const machineEnv = { ...process.env, PGCERTS_CACHE_DIR: env.PGCERTS_CACHE_DIR };
 const { NODE_EXTRA_CA_CERTS: _extra, ...bareEnv } = machineEnv;
 const machineExtra = process.env.NODE_EXTRA_CA_CERTS;
-const [nodeMs, lookupMs, sslrootcertMs] = await compareCommands(startupCommands, machineEnv);
-const [bareNodeMs, bareLookupMs, bareSslrootcertMs] = await compareCommands(startupCommands, bareEnv);
+const [nodeMs, lookupMs, sslrootcertMs, accountMs] = await compareCommands(startupCommands, machineEnv);
+const [bareNodeMs, bareLookupMs, bareSslrootcertMs, bareAccountMs] = await compareCommands(startupCommands, bareEnv);
 
 // --- 2. In-process lookups against tldts on the same hosts. ------------------------------------
 const examples = registry.providers.flatMap((p) => p.hosts.flatMap((h) => h.examples));
@@ -241,6 +253,8 @@ const rows = [
   ['`node -e 0`, no NODE_EXTRA_CA_CERTS (baseline)', `${bareNodeMs.toFixed(1)} ms`, '1.00', ''],
   ['`pgcerts lookup` (same host)', `${bareLookupMs.toFixed(1)} ms`, (bareLookupMs / bareNodeMs).toFixed(2), 'at most 1.3'],
   ['`pgcerts sslrootcert` (same host), fresh cache', `${bareSslrootcertMs.toFixed(1)} ms`, (bareSslrootcertMs / bareNodeMs).toFixed(2), 'at most 1.3'],
+  [`\`pgcerts sslrootcert ${DO_HOST}\` (account CA fetched through the API earlier), fresh cache, ${env1}: ratio to the RDS host's`, `${accountMs.toFixed(1)} ms`, (accountMs / sslrootcertMs).toFixed(2), 'about 1'],
+  ['the same, no NODE_EXTRA_CA_CERTS: ratio to the RDS host\'s', `${bareAccountMs.toFixed(1)} ms`, (bareAccountMs / bareSslrootcertMs).toFixed(2), 'about 1'],
   ['tldts `getPublicSuffix` (baseline)', `${f(tldts)} hosts/s`, '1.00', ''],
   ['`lookupHost` (normalise, match, describe)', `${f(oursFull)} hosts/s`, fullRatio.toFixed(2), 'at least 2'],
   ['`HostMatcher.match` alone (lower-casing included)', `${f(oursMatch)} hosts/s`, matchRatio.toFixed(2), ''],
