@@ -199,6 +199,10 @@ export interface CheckOptions {
   download?: Omit<DownloadOptions, 'etag' | 'lastModified' | 'mirror'>;
   /** The clock; defaults to now. */
   now?: Date;
+  /** Where `refresh` reads account API tokens (`DIGITALOCEAN_ACCESS_TOKEN`, ...); defaults to `process.env`. */
+  env?: NodeJS.ProcessEnv;
+  /** Where `refresh` looks for gcloud's credentials; default `os.homedir()`. */
+  homeDir?: string;
 }
 
 const DAY_MS = 86_400_000;
@@ -460,7 +464,8 @@ function cacheName(key: CacheKey): string {
 /** The command that replaces a cached entry. */
 function refetchCommand(ctx: Context, key: CacheKey, force: boolean): string {
   if (key.source === IMPORT_SOURCE) return `\`pgcerts import ${key.provider} <file>${key.host === undefined ? '' : ` --host ${key.host}`}\``;
-  if (key.source === ACCOUNT_SOURCE) return `\`pgcerts fetch ${key.provider} --host ${key.host ?? '<host>'}\``;
+  // An account CA fetched by resource is keyed by its id, a Cloud SQL connection name (host names hold no ":").
+  if (key.source === ACCOUNT_SOURCE) return `\`pgcerts fetch ${key.provider} ${key.host?.includes(':') ? '--instance' : '--host'} ${key.host ?? '<host>'}\``;
   const provider = ctx.registry.findProvider(key.provider);
   let defaultTrust: string | undefined;
   try {
@@ -714,6 +719,10 @@ async function refreshAll(ctx: Context, options: CheckOptions, cached: Array<Cac
   try {
     await Promise.all(cached.map(async ({ built: { target }, entry }, index) => {
       const key = entry.meta.key;
+      if (key.source === ACCOUNT_SOURCE) {
+        await refreshAccount(ctx, options, target, entry, join(temp, String(index)));
+        return;
+      }
       if (key.source === IMPORT_SOURCE || key.host !== undefined) return;
       const provider = ctx.registry.findProvider(key.provider);
       const trust = provider?.trust.find((t) => t.id === key.trust);
@@ -755,10 +764,47 @@ async function refreshAll(ctx: Context, options: CheckOptions, cached: Array<Cac
   }
 }
 
+/**
+ * With `refresh`, for an account CA: fetch it again through the provider's API into a temporary
+ * cache and compare. A different CA is a rotation (or a replaced cluster): WARNING, naming the
+ * command that takes it. No token, or a failing API, leaves the upstream unknown.
+ */
+async function refreshAccount(ctx: Context, options: CheckOptions, target: CheckTarget, entry: CacheEntry, cacheDir: string): Promise<void> {
+  const key = entry.meta.key;
+  const { fetchAccountBundle } = await import('./fetch.js');
+  const byResource = key.host?.includes(':') === true;
+  const what = `the ${key.provider} CA of ${byResource ? 'instance' : 'host'} ${key.host ?? '?'}`;
+  try {
+    await new BundleCache(cacheDir).write(key, entry.pem, copyFields(entry.meta));
+    const result = await fetchAccountBundle(key.provider, {
+      registry: ctx.registry, cacheDir, mirror: options.mirror, download: options.download, now: ctx.now, env: options.env, homeDir: options.homeDir,
+      ...(byResource ? { resource: key.host } : { host: key.host }),
+    });
+    const before = new Set(entry.meta.certificates.map((c) => c.sha256));
+    const after = new Set(result.kept.map((c) => c.sha256));
+    const added = [...after].filter((f) => !before.has(f)).length;
+    const removed = [...before].filter((f) => !after.has(f)).length;
+    if (added === 0 && removed === 0) {
+      target.upstream = 'unchanged';
+      return;
+    }
+    target.upstream = 'changed';
+    target.problems.push({ code: 'upstream-changed', status: 'WARNING', message: `${capitalize(what)} changed at the provider's API (${added} added, ${removed} removed since the cached copy of ${day(entry.meta.fetchedAt)}): a CA rotation or a replaced cluster. Run ${refetchCommand(ctx, key, false)} and deploy the new file before the old CA is retired.` });
+  } catch (error) {
+    if (!(error instanceof PgcertsError)) throw error;
+    target.upstream = 'unknown';
+    if (error.code === 'DECODE_FAILED' || error.code === 'VALIDATION_FAILED') {
+      target.problems.push({ code: 'upstream-refused', status: 'WARNING', message: `The provider's API now answers something pgcerts refuses for ${what}; the cached copy stays in use. ${error.message}` });
+    } else {
+      target.problems.push({ code: 'refresh-failed', status: 'UNKNOWN', message: `Cannot check whether ${what} changed: ${error.message}` });
+    }
+  }
+}
+
 function copyFields(meta: CacheMeta): Parameters<BundleCache['write']>[2] {
   return {
     url: meta.url, importedFrom: meta.importedFrom, fetchedAt: meta.fetchedAt, etag: meta.etag, lastModified: meta.lastModified,
-    registryVersion: meta.registryVersion, certificates: meta.certificates,
+    registryVersion: meta.registryVersion, certificates: meta.certificates, resource: meta.resource,
   };
 }
 

@@ -9,7 +9,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { describeAccountCredentials, fetchAccountBundle, getSslRootCert, isPgcertsError } from '../src/index.js';
+import { describeAccountCredentials, fetchAccountBundle, getSslRootCert, isPgcertsError, runChecks } from '../src/index.js';
 import { cleanEnv, runCli } from './helpers/cli.js';
 import { startHttpsServer, type TestHttpsServer } from './helpers/https-server.js';
 import { createCa, createIntermediate, type TestCertificate } from './helpers/test-ca.js';
@@ -295,6 +295,32 @@ describe('Google credentials', () => {
     const none = await rejection(fetchAccountBundle('cloudsql', options(googleEnv(), { resource: CONNECTION, force: true })));
     expect(none.code).toBe('NO_SOURCE');
     expect(none.message).toContain('No Cloud SQL Admin API token: set GOOGLE_OAUTH_ACCESS_TOKEN (or GOOGLE_APPLICATION_CREDENTIALS)');
+  });
+});
+
+describe('check --refresh of account CAs', () => {
+  it('reports a new CA at the API as a rotation (WARNING, the fetch command), unchanged as unchanged, no token as UNKNOWN; the cache stays as it was', async () => {
+    servePerInstance();
+    const env = googleEnv({ GOOGLE_OAUTH_ACCESS_TOKEN: ACCESS_TOKEN });
+    const fetched = await fetchAccountBundle('cloudsql', options(env, { resource: CONNECTION }));
+    const before = readFileSync(fetched.path);
+    const check = (e: NodeJS.ProcessEnv) => runChecks({ cacheDir, mirror: server.url(''), download: { ca: server.ca, retries: 0 }, env: e, homeDir: home, refresh: true, providers: ['cloudsql'], maxRegistryAgeDays: null });
+    const same = (await check(env)).targets.find((t) => t.kind === 'cache');
+    expect(same).toMatchObject({ upstream: 'unchanged' });
+    // The rotation's next step: the instance adds a new CA (listServerCas now has three).
+    const next = createCa({ commonName: 'Google Cloud SQL Server CA' });
+    server.routes[`${PATH}/listServerCas`] = json(`Bearer ${ACCESS_TOKEN}`, { certs: [sslCert(current), sslCert(upcoming), sslCert(next)] });
+    const rotated = await check(env);
+    const target = rotated.targets.find((t) => t.kind === 'cache');
+    expect(target?.upstream).toBe('changed');
+    expect(target?.problems).toContainEqual(expect.objectContaining({ code: 'upstream-changed', status: 'WARNING' }));
+    expect(target?.problems.find((p) => p.code === 'upstream-changed')?.message).toContain(`The cloudsql CA of instance ${CONNECTION} changed at the provider's API (1 added, 0 removed`);
+    expect(target?.problems.find((p) => p.code === 'upstream-changed')?.message).toContain(`\`pgcerts fetch cloudsql --instance ${CONNECTION}\``);
+    const noToken = (await check(googleEnv())).targets.find((t) => t.kind === 'cache');
+    expect(noToken).toMatchObject({ upstream: 'unknown' });
+    expect(noToken?.problems).toContainEqual(expect.objectContaining({ code: 'refresh-failed', status: 'UNKNOWN' }));
+    expect(readFileSync(fetched.path)).toEqual(before);
+    expectNoSecrets(JSON.stringify(rotated));
   });
 });
 
