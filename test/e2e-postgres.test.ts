@@ -420,7 +420,11 @@ describe(`account CAs through the provider's API, against ${SERVER_LABEL}`, () =
     }
     const ssl = await getPgSslOptions(DO_HOST, { cacheDir: join(dir, 'account-library-cache'), mirror: mirror.url(''), download: { ca: mirror.ca, retries: 0 }, env: { DIGITALOCEAN_ACCESS_TOKEN: DO_TOKEN }, hostaddr: '127.0.0.1' });
     expect(await queryWithPg({ ...accountPg(), ssl })).toMatchObject({ one: 1, ssl: true });
-    expect(run.stdout + run.stderr).not.toContain(DO_TOKEN);
+    // probe, with an empty cache of its own, gets the CA through the API too and verifies the server.
+    const probe = await runCli(['probe', `${DO_HOST}:${account.port}`, '--hostaddr', '127.0.0.1', '--json'], { ...accountEnv, PGCERTS_CACHE_DIR: join(dir, 'account-probe-cache') });
+    expect(JSON.parse(probe.stdout)).toMatchObject({ status: 'OK', exitCode: 0, bundle: { verified: true } });
+    expect(probe.status).toBe(0);
+    expect(run.stdout + run.stderr + probe.stdout + probe.stderr).not.toContain(DO_TOKEN);
   });
 
   it('Cloud SQL: a DNS name resolved by the API, verify-full; --instance for an IP, verify-ca as the registry advises', async () => {
