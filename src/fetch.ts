@@ -353,7 +353,7 @@ export async function fetchAccountBundle(providerName: string, options: AccountF
   });
   const importHint = `\`pgcerts import ${provider.id} <file> --host ${host ?? '<host>'}\``;
   if (!credential) {
-    throw new PgcertsError('NO_SOURCE', `No ${account.name} API token: set ${accounts.describeTokenVariables(account)} to ${account.tokenHelp}, or get the CA yourself and run ${importHint}.`);
+    throw new PgcertsError('NO_SOURCE', `No ${account.name} API token: ${accounts.describeTokenSetup(account)}, or get the CA yourself and run ${importHint}.`);
   }
   const api = accounts.createAccountApi(account, credential, { mirror: options.mirror, download: options.download });
   let resource = named;

@@ -112,9 +112,10 @@ async function resolveAccount(
   // Only whether a token source exists is asked here; the fetch below gets the token itself.
   const credential = account && accounts.describeCredential(account, options.env ?? process.env, options.homeDir);
   if (!account || !credential) {
-    const viaApi = account ? ` Or set ${accounts.describeTokenVariables(account)} to ${account.tokenHelp}, and pgcerts fetches it through the ${account.name} API.` : '';
+    const setup = account && accounts.describeTokenSetup(account);
+    const viaApi = setup ? ` Or ${setup}, and pgcerts fetches it through the ${account?.name} API.` : '';
     if (cached) {
-      warnings.push(`The ${provider.id} CA for "${host}" was fetched on ${cached.meta.fetchedAt} and is due for a refresh, but no token is set;${viaApi ? viaApi.replace(/^ Or set/, ' set') : ' import a current one.'}`);
+      warnings.push(`The ${provider.id} CA for "${host}" was fetched on ${cached.meta.fetchedAt} and is due for a refresh, but no token is set; ${setup ? `${setup}, and pgcerts fetches it through the ${account?.name} API.` : 'import a current one.'}`);
       return { ...base, path: cached.path, origin: 'stale-cache', warnings };
     }
     throw new PgcertsError('NO_SOURCE', `${explainNoSource(provider, trust).replace(/`pgcerts import ([^`]*) <file>`/, `\`pgcerts import $1 <file> --host ${host}\``)}${viaApi}`);

@@ -294,7 +294,7 @@ describe('Google credentials', () => {
     expect(failed.message).toContain('Run `gcloud auth login`');
     const none = await rejection(fetchAccountBundle('cloudsql', options(googleEnv(), { resource: CONNECTION, force: true })));
     expect(none.code).toBe('NO_SOURCE');
-    expect(none.message).toContain('No Cloud SQL Admin API token: set GOOGLE_OAUTH_ACCESS_TOKEN (or GOOGLE_APPLICATION_CREDENTIALS)');
+    expect(none.message).toContain('No Cloud SQL Admin API token: give pgcerts an access token of an account that may view the instance (roles/cloudsql.viewer): sign in with `gcloud auth login`');
   });
 });
 

@@ -46,6 +46,14 @@ export function tokenLabel(credential: AccountCredential): string {
   return credential.label ?? `in ${credential.variable}`;
 }
 
+/**
+ * How to give pgcerts a token, as a clause starting with a verb: `set A (or B) to <help>`, or, for
+ * providers with their own credential chain (Google), `give pgcerts <help>`.
+ */
+export function describeTokenSetup(provider: AccountProvider): string {
+  return provider.getCredential ? `give pgcerts ${provider.tokenHelp}` : `set ${describeTokenVariables(provider)} to ${provider.tokenHelp}`;
+}
+
 /** `A` or `A (or B)`: the variables a provider reads, for messages. */
 export function describeTokenVariables(provider: AccountProvider): string {
   const [first, ...rest] = provider.tokenVariables;
