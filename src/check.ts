@@ -462,10 +462,19 @@ function cacheName(key: CacheKey): string {
 }
 
 /** The command that replaces a cached entry. */
+/**
+ * The fetch flag that names an account CA's cache key: an entry fetched by resource is keyed by
+ * its id, which no host name looks like: an AlloyDB cluster name (`projects/...`, with "/") or a
+ * Cloud SQL connection name (with ":").
+ */
+function accountFlag(key: CacheKey): '--host' | '--instance' | '--cluster' {
+  if (key.host?.includes('/')) return '--cluster';
+  return key.host?.includes(':') ? '--instance' : '--host';
+}
+
 function refetchCommand(ctx: Context, key: CacheKey, force: boolean): string {
   if (key.source === IMPORT_SOURCE) return `\`pgcerts import ${key.provider} <file>${key.host === undefined ? '' : ` --host ${key.host}`}\``;
-  // An account CA fetched by resource is keyed by its id, a Cloud SQL connection name (host names hold no ":").
-  if (key.source === ACCOUNT_SOURCE) return `\`pgcerts fetch ${key.provider} ${key.host?.includes(':') ? '--instance' : '--host'} ${key.host ?? '<host>'}\``;
+  if (key.source === ACCOUNT_SOURCE) return `\`pgcerts fetch ${key.provider} ${accountFlag(key)} ${key.host ?? '<host>'}\``;
   const provider = ctx.registry.findProvider(key.provider);
   let defaultTrust: string | undefined;
   try {
@@ -772,8 +781,9 @@ async function refreshAll(ctx: Context, options: CheckOptions, cached: Array<Cac
 async function refreshAccount(ctx: Context, options: CheckOptions, target: CheckTarget, entry: CacheEntry, cacheDir: string): Promise<void> {
   const key = entry.meta.key;
   const { fetchAccountBundle } = await import('./fetch.js');
-  const byResource = key.host?.includes(':') === true;
-  const what = `the ${key.provider} CA of ${byResource ? 'instance' : 'host'} ${key.host ?? '?'}`;
+  const flag = accountFlag(key);
+  const byResource = flag !== '--host';
+  const what = `the ${key.provider} CA of ${flag === '--host' ? 'host' : flag.slice(2)} ${key.host ?? '?'}`;
   try {
     await new BundleCache(cacheDir).write(key, entry.pem, copyFields(entry.meta));
     const result = await fetchAccountBundle(key.provider, {

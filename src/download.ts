@@ -52,6 +52,8 @@ export interface DownloadOptions {
    * follows no redirect.
    */
   form?: Readonly<Record<string, string>>;
+  /** POST this value as `application/json` (an API call that creates something); same rules as `form`. */
+  json?: unknown;
   signal?: AbortSignal;
   /** Called before each retry; `attempt` is the number of the attempt about to start (2 or more). */
   onRetry?: (info: { url: string; attempt: number; reason: string; delayMs: number }) => void;
@@ -256,6 +258,13 @@ async function acquireDispatcher(opts: Resolved): Promise<{ dispatcher: Dispatch
   };
 }
 
+/** The POST body of a download with `form` or `json`, or `undefined` for a GET. */
+function requestBody(opts: Resolved): { type: string; text: string } | undefined {
+  if (opts.form !== undefined) return { type: 'application/x-www-form-urlencoded', text: new URLSearchParams(opts.form as Record<string, string>).toString() };
+  if (opts.json !== undefined) return { type: 'application/json', text: JSON.stringify(opts.json) };
+  return undefined;
+}
+
 async function createDispatcher(EnvHttpProxyAgent: ProxyAgentClass, opts: Resolved): Promise<Dispatcher> {
   // `timeout` bounds TCP connect plus TLS handshake (undici clears it on 'secureConnect').
   const tls: { timeout: number; ca?: string[] } = { timeout: opts.connectTimeoutMs };
@@ -291,13 +300,13 @@ async function attemptDownload(
       const target = new URL(current);
       // Extra headers (an API token) go only to the origin the download started on.
       const sameOrigin = target.origin === startOrigin;
-      const form = opts.form === undefined ? undefined : new URLSearchParams(opts.form as Record<string, string>).toString();
+      const body = requestBody(opts);
       response = await dispatcher.request({
         origin: target.origin,
         path: `${target.pathname}${target.search}`,
-        method: form === undefined ? 'GET' : 'POST',
-        headers: { ...(sameOrigin ? { ...headers, ...extra } : headers), ...(form === undefined ? {} : { 'content-type': 'application/x-www-form-urlencoded' }) },
-        body: form,
+        method: body === undefined ? 'GET' : 'POST',
+        headers: { ...(sameOrigin ? { ...headers, ...extra } : headers), ...(body === undefined ? {} : { 'content-type': body.type }) },
+        body: body?.text,
         signal,
         headersTimeout: opts.bodyTimeoutMs,
         bodyTimeout: opts.bodyTimeoutMs,
@@ -310,7 +319,7 @@ async function attemptDownload(
 
     if (REDIRECT_STATUSES.has(statusCode)) {
       await body.dump({ limit: DRAIN_LIMIT_BYTES }).catch(() => undefined);
-      if (opts.form !== undefined) {
+      if (requestBody(opts) !== undefined) {
         throw fail(current, statusCode, `'${current}' answered a POST with ${statusText}; pgcerts follows no redirect with a request body (it may hold credentials). Check the URL, or any proxy or mirror in between.`);
       }
       const location = header(response.headers, 'location');

@@ -18,7 +18,7 @@ const MAX_API_BYTES = 8 * 1024 * 1024;
 
 /** Build the {@link AccountApi} of a provider for one credential. */
 export function createAccountApi(provider: AccountProvider, credential: AccountCredential, options: AccountApiOptions = {}): AccountApi {
-  const get = async (url: string, allowMissing: boolean): Promise<unknown> => {
+  const get = async (url: string, allowMissing: boolean, json?: unknown): Promise<unknown> => {
     let target: URL;
     try {
       target = new URL(url);
@@ -36,6 +36,7 @@ export function createAccountApi(provider: AccountProvider, credential: AccountC
         maxBytes: MAX_API_BYTES,
         ...options.download,
         mirror: options.mirror,
+        json,
         headers: { authorization: provider.authorization(credential.token), accept: 'application/json' },
       });
       body = answer.body ?? Buffer.alloc(0);
@@ -53,7 +54,7 @@ export function createAccountApi(provider: AccountProvider, credential: AccountC
       throw new PgcertsError('DECODE_FAILED', `The ${provider.name} API answer from '${target.href}' is not JSON (${body.length} bytes). Try again later; if it persists, check any proxy or mirror in between.`, { cause });
     }
   };
-  return { getJson: (url) => get(url, false), findJson: (url) => get(url, true) };
+  return { getJson: (url) => get(url, false), findJson: (url) => get(url, true), postJson: (url, body) => get(url, false, body ?? {}) };
 }
 
 function capitalize(text: string): string {

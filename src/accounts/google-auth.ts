@@ -40,13 +40,16 @@ export interface GoogleCredentialContext {
   download?: Omit<DownloadOptions, 'mirror' | 'headers' | 'form'>;
   /** Seconds since the epoch, for a service account's JWT (default: the clock). */
   nowSeconds?: () => number;
+  /** What a service account's token is for (default: the Cloud SQL Admin API). */
+  scope?: string;
 }
 
 const TOKEN_URL = 'https://oauth2.googleapis.com/token';
 // Service account files name their token endpoint; older ones use the accounts.google.com form.
 const TOKEN_URLS = new Set([TOKEN_URL, 'https://accounts.google.com/o/oauth2/token']);
-/** The Cloud SQL Admin API's narrower scope (cloud_sql_instances.proto). */
-const SCOPE = 'https://www.googleapis.com/auth/sqlservice.admin';
+/** The Cloud SQL Admin API's narrower scope (cloud_sql_instances.proto); AlloyDB takes cloud-platform. */
+export const CLOUD_SQL_SCOPE = 'https://www.googleapis.com/auth/sqlservice.admin';
+export const CLOUD_PLATFORM_SCOPE = 'https://www.googleapis.com/auth/cloud-platform';
 const GCLOUD_TIMEOUT_MS = 30_000;
 const MAX_ADC_BYTES = 64 * 1024;
 const TOKEN_SHAPE = /^[A-Za-z0-9._~+/=-]{1,4096}$/;
@@ -183,7 +186,7 @@ async function fromAdcFile(source: GoogleCredentialSource, ctx: GoogleCredential
     const now = Math.floor(ctx.nowSeconds?.() ?? Date.now() / 1000);
     const header: Record<string, string> = { alg: 'RS256', typ: 'JWT' };
     if (typeof data.private_key_id === 'string') header.kid = data.private_key_id;
-    const claims = { iss: field('client_email'), scope: SCOPE, aud: tokenUri, iat: now, exp: now + 3600 };
+    const claims = { iss: field('client_email'), scope: ctx.scope ?? CLOUD_SQL_SCOPE, aud: tokenUri, iat: now, exp: now + 3600 };
     const unsigned = `${base64url(JSON.stringify(header))}.${base64url(JSON.stringify(claims))}`;
     let signature: string;
     try {
@@ -191,7 +194,7 @@ async function fromAdcFile(source: GoogleCredentialSource, ctx: GoogleCredential
     } catch (cause) {
       throw new PgcertsError('NO_SOURCE', `The private key in the Google credentials file "${path}" cannot sign (${(cause as Error).message.split('\n')[0]}); make a new key for the service account, or set GOOGLE_OAUTH_ACCESS_TOKEN.`, { cause });
     }
-    const renew = `make a new key for ${claims.iss} and check it may view Cloud SQL instances (roles/cloudsql.viewer)`;
+    const renew = `make a new key for ${claims.iss} and check its roles on the project (roles/cloudsql.viewer for Cloud SQL, roles/alloydb.client for AlloyDB)`;
     const token = await exchange(tokenUri, { grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer', assertion: `${unsigned}.${signature}` }, source.label, renew, ctx);
     return { variable: source.variable, token, label: source.label, renew };
   }

@@ -1,6 +1,7 @@
 // The account providers pgcerts can fetch CAs from, by registry provider id. Loaded only for
 // hosts whose CA belongs to an account: nothing on the path of other hosts imports this folder.
 import { aiven } from './aiven.js';
+import { alloydb } from './alloydb.js';
 import { cloudsql } from './cloudsql.js';
 import { digitalocean } from './digitalocean.js';
 import type { AccountCredential, AccountProvider, CredentialContext } from './provider.js';
@@ -9,7 +10,7 @@ export type { AccountApi, AccountCredential, AccountProvider, AccountResource, C
 export { createAccountApi, type AccountApiOptions } from './api.js';
 
 /** Every account provider, sorted by id. */
-export const ACCOUNT_PROVIDERS: readonly AccountProvider[] = [aiven, cloudsql, digitalocean];
+export const ACCOUNT_PROVIDERS: readonly AccountProvider[] = [aiven, alloydb, cloudsql, digitalocean];
 
 /** The account provider for a registry provider id, or `undefined` when pgcerts has none for it. */
 export function findAccountProvider(id: string): AccountProvider | undefined {

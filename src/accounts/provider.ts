@@ -43,6 +43,8 @@ export interface AccountApi {
   getJson(url: string): Promise<unknown>;
   /** Like {@link getJson}, but a 404 answer returns `undefined`. */
   findJson(url: string): Promise<unknown>;
+  /** POST a JSON body to a URL on the API origin and parse the JSON answer (AlloyDB's generateClientCertificate). */
+  postJson(url: string, body: unknown): Promise<unknown>;
 }
 
 /** One provider's API, as pgcerts uses it to fetch account CAs. */
@@ -110,4 +112,6 @@ export interface CredentialContext {
   download?: Omit<import('../download.js').DownloadOptions, 'mirror' | 'headers' | 'form'>;
   /** Seconds since the epoch, for signed assertions (default: the clock). */
   nowSeconds?: () => number;
+  /** The OAuth scope a service account asks for (Google); the provider's own when absent. */
+  scope?: string;
 }

@@ -13,6 +13,8 @@ export interface FetchFlags {
   host?: string;
   /** Cloud SQL: the instance connection name `PROJECT:REGION:INSTANCE`, instead of a host. */
   instance?: string;
+  /** AlloyDB: the cluster name `projects/P/locations/R/clusters/C`, instead of a host. */
+  cluster?: string;
   region?: string;
   trust?: string;
   all?: boolean;
@@ -59,6 +61,7 @@ export function parseFetchArgv(argv: string[]): { names: string[]; flags: FetchF
   const read = readArgs(argv, {
     host: { type: 'string' },
     instance: { type: 'string' },
+    cluster: { type: 'string' },
     region: { type: 'string' },
     trust: { type: 'string' },
     all: { type: 'boolean' },
@@ -99,9 +102,18 @@ export async function runFetch(registry: Registry, names: string[], flags: Fetch
     ? registry.providers.filter((p) => p.trust.some(isDownloadable)).map((p) => p.id)
     : names.map((n) => registry.getProvider(n).id);
   if (flags.out && providers.length !== 1) throw new PgcertsError('USAGE', '--out needs exactly one provider.');
-  const viaApi = flags.host !== undefined ? '--host' : flags.instance !== undefined ? '--instance' : undefined;
-  if (flags.host !== undefined && flags.instance !== undefined) throw new PgcertsError('USAGE', 'Give --host or --instance, not both: --instance names the Cloud SQL instance, --host a host name the API is searched for.');
+  const given = ([['--host', flags.host], ['--instance', flags.instance], ['--cluster', flags.cluster]] as const).filter(([, value]) => value !== undefined);
+  if (given.length > 1) throw new PgcertsError('USAGE', `Give one of ${given.map(([flag]) => flag).join(' and ')}: --instance and --cluster name the resource (Cloud SQL, AlloyDB), --host a host name the API is searched for.`);
+  const viaApi = given[0]?.[0];
+  const resource = flags.instance ?? flags.cluster;
   if (viaApi !== undefined && (flags.all || providers.length !== 1)) throw new PgcertsError('USAGE', `${viaApi} needs exactly one provider (the one whose API serves it).`);
+  if (resource !== undefined) {
+    const { findAccountProvider } = await import('../accounts/index.js');
+    const flag = findAccountProvider(providers[0] as string)?.resourceFlag;
+    if (flag?.flag !== viaApi) {
+      throw new PgcertsError('USAGE', flag ? `Provider "${providers[0]}" takes ${flag.flag} ${flag.shape}, not ${viaApi}.` : `Provider "${providers[0]}" has no ${viaApi}; give --host HOST, the host you connect to.`);
+    }
+  }
   if (viaApi !== undefined) {
     // --host and --instance always ask the provider's API: these flags have no meaning there, and
     // --offline must never let a token leave the machine.
@@ -112,7 +124,7 @@ export async function runFetch(registry: Registry, names: string[], flags: Fetch
   const { fetchAccountBundle, fetchBundle } = await import('../fetch.js');
   const { shownWarnings: _shown, ...options } = base;
   const settled = await Promise.allSettled(providers.map((id) => viaApi !== undefined
-    ? fetchAccountBundle(id, { ...options, download: { ...options.download, ...download }, host: flags.host, resource: flags.instance, strict: flags.strict, keepExpired: flags.keepExpired })
+    ? fetchAccountBundle(id, { ...options, download: { ...options.download, ...download }, host: flags.host, resource, strict: flags.strict, keepExpired: flags.keepExpired })
     : fetchBundle(id, {
       ...options, download: { ...options.download, ...download }, region: flags.region, trust: flags.trust, force: flags.force, offline: flags.offline, strict: flags.strict, keepExpired: flags.keepExpired,
     })));

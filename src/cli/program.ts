@@ -82,6 +82,7 @@ function buildProgram(result: { code: number }): Command {
     .argument('[provider...]', 'provider ids or aliases (see `pgcerts list`)')
     .option('--host <host>', "account CAs (aiven, cloudsql, digitalocean): fetch the CA of the cluster or instance serving this host through the provider's API")
     .option('--instance <name>', 'cloudsql: fetch the server CAs of the instance PROJECT:REGION:INSTANCE (its connection name)')
+    .option('--cluster <name>', 'alloydb: fetch the CA of the cluster projects/PROJECT/locations/REGION/clusters/CLUSTER')
     .option('--region <region>', 'the per-region bundle (RDS: eu-west-1, us-gov-west-1, cn-north-1, ...)')
     .option('--trust <id>', 'another trust entry of the provider (see `pgcerts show <provider>`)')
     .option('--all', 'every provider with a downloadable bundle')
@@ -101,6 +102,7 @@ function buildProgram(result: { code: number }): Command {
       'pgcerts fetch --all',
       'DIGITALOCEAN_ACCESS_TOKEN=... pgcerts fetch digitalocean --host db-pg-nyc3-1-do-user-1-0.b.db.ondigitalocean.com',
       'pgcerts fetch cloudsql --instance my-project:europe-west1:orders   # with gcloud signed in',
+      'pgcerts fetch alloydb --cluster projects/my-project/locations/us-central1/clusters/main',
       'PGCERTS_MIRROR=https://mirror.internal/pgcerts pgcerts fetch rds',
     ]))
     .action(async (names: string[], flags: FetchFlags) => {

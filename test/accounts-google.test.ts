@@ -298,6 +298,67 @@ describe('Google credentials', () => {
   });
 });
 
+describe('AlloyDB through its Admin API', () => {
+  const CLUSTER = `projects/${PROJECT}/locations/us-central1/clusters/main`;
+  const ALLOY = `/alloydb.googleapis.com/v1/${CLUSTER}:generateClientCertificate`;
+  let clusterCa: TestCertificate;
+  let sent: Record<string, unknown> = {};
+
+  function serveAlloy(auth = `Bearer ${ACCESS_TOKEN}`): void {
+    server.routes[ALLOY] = async (req: IncomingMessage, res: ServerResponse) => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of req) chunks.push(chunk as Buffer);
+      sent = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown>;
+      if (req.method !== 'POST' || req.headers.authorization !== auth) {
+        res.writeHead(403, { 'content-type': 'application/json' }).end('{"error":{"code":403,"status":"PERMISSION_DENIED"}}');
+        return;
+      }
+      // The client certificate the API signs is answered too; pgcerts must keep only caCert.
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ pemCertificateChain: [upcoming.pem, clusterCa.pem], caCert: clusterCa.pem }));
+    };
+  }
+
+  beforeAll(() => {
+    clusterCa = createCa({ commonName: 'AlloyDB cluster CA (test)' });
+  });
+
+  it('--cluster (or an instance URI): POSTs generateClientCertificate with a throw-away public key and keeps only caCert', async () => {
+    serveAlloy();
+    const env = googleEnv({ GOOGLE_OAUTH_ACCESS_TOKEN: ACCESS_TOKEN });
+    const result = await fetchAccountBundle('alloydb', options(env, { resource: `${CLUSTER}/instances/primary` }));
+    expect(fingerprints(readFileSync(result.path, 'utf8'))).toEqual([new X509Certificate(clusterCa.pem).fingerprint256]);
+    expect(result.resource).toEqual({ id: CLUSTER, kind: 'cluster', project: PROJECT, region: 'us-central1', name: 'main' });
+    expect(server.requests).toEqual([expect.objectContaining({ path: ALLOY, method: 'POST' })]);
+    expect(String(sent.publicKey)).toMatch(/^-----BEGIN PUBLIC KEY-----\n/);
+    expect(cacheTexts().join('')).not.toContain('PRIVATE KEY');
+    const bad = await rejection(fetchAccountBundle('alloydb', options(env, { resource: 'main' })));
+    expect(bad.message).toContain('--cluster "main" is not an AlloyDB cluster name; give the cluster name projects/PROJECT/locations/REGION/clusters/CLUSTER');
+    const missing = await rejection(fetchAccountBundle('alloydb', options(env, { resource: `projects/${PROJECT}/locations/us-central1/clusters/other` })));
+    expect(missing.code).toBe('RESOURCE_NOT_FOUND');
+    serveAlloy('Bearer another');
+    const refused = await rejection(fetchAccountBundle('alloydb', options(env, { resource: CLUSTER, force: true })));
+    expect(refused).toMatchObject({ code: 'AUTH_FAILED' });
+    expect(refused.message).toContain('The AlloyDB Admin API refused the token in GOOGLE_OAUTH_ACCESS_TOKEN (HTTP 403');
+    expectNoSecrets(bad.message, missing.message, refused.message);
+  });
+
+  it('the CLI: fetch alloydb --cluster prints the path; the wrong resource flag for a provider is a usage error', async () => {
+    serveAlloy();
+    const caFile = join(dir, 'server-ca.pem');
+    writeFileSync(caFile, server.ca);
+    const env = googleEnv({ GOOGLE_OAUTH_ACCESS_TOKEN: ACCESS_TOKEN, PGCERTS_CACHE_DIR: cacheDir, PGCERTS_MIRROR: server.url(''), NODE_EXTRA_CA_CERTS: caFile });
+    const run = await runCli(['fetch', 'alloydb', '--cluster', CLUSTER], env);
+    expect(run.status).toBe(0);
+    expect(fingerprints(readFileSync(run.stdout.trim(), 'utf8'))).toEqual([new X509Certificate(clusterCa.pem).fingerprint256]);
+    const wrong = await runCli(['fetch', 'alloydb', '--instance', CONNECTION], env);
+    expect(wrong).toMatchObject({ status: 2, stderr: 'pgcerts: Provider "alloydb" takes --cluster projects/PROJECT/locations/REGION/clusters/CLUSTER, not --instance.\n' });
+    const none = await runCli(['fetch', 'digitalocean', '--cluster', CLUSTER], env);
+    expect(none.status).toBe(2);
+    expect(none.stderr).toContain('Provider "digitalocean" has no --cluster');
+    expectNoSecrets(run.stdout, run.stderr, wrong.stderr, none.stderr);
+  });
+});
+
 describe('check --refresh of account CAs', () => {
   it('reports a new CA at the API as a rotation (WARNING, the fetch command), unchanged as unchanged, no token as UNKNOWN; the cache stays as it was', async () => {
     servePerInstance();
