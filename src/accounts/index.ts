@@ -1,6 +1,8 @@
 // The account providers pgcerts can fetch CAs from, by registry provider id. Loaded only for
 // hosts whose CA belongs to an account: nothing on the path of other hosts imports this folder.
 import { aiven } from './aiven.js';
+import { cockroachdb } from './cockroachdb.js';
+import { crunchyBridge } from './crunchy-bridge.js';
 import { digitalocean } from './digitalocean.js';
 import type { AccountCredential, AccountProvider } from './provider.js';
 
@@ -8,7 +10,7 @@ export type { AccountApi, AccountCredential, AccountProvider, AccountResource, R
 export { createAccountApi, type AccountApiOptions } from './api.js';
 
 /** Every account provider, sorted by id. */
-export const ACCOUNT_PROVIDERS: readonly AccountProvider[] = [aiven, digitalocean];
+export const ACCOUNT_PROVIDERS: readonly AccountProvider[] = [aiven, cockroachdb, crunchyBridge, digitalocean];
 
 /** The account provider for a registry provider id, or `undefined` when pgcerts has none for it. */
 export function findAccountProvider(id: string): AccountProvider | undefined {

@@ -80,7 +80,7 @@ function buildProgram(result: { code: number }): Command {
     .command('fetch')
     .description('download, validate and cache the CA bundle of providers; print its path')
     .argument('[provider...]', 'provider ids or aliases (see `pgcerts list`)')
-    .option('--host <host>', "account CAs (digitalocean, aiven): fetch the CA of the cluster serving this host through the provider's API")
+    .option('--host <host>', "account CAs (aiven, cockroachdb, crunchy-bridge, digitalocean): fetch the CA of the cluster serving this host through the provider's API")
     .option('--region <region>', 'the per-region bundle (RDS: eu-west-1, us-gov-west-1, cn-north-1, ...)')
     .option('--trust <id>', 'another trust entry of the provider (see `pgcerts show <provider>`)')
     .option('--all', 'every provider with a downloadable bundle')
