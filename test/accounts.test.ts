@@ -1,7 +1,9 @@
-// Account CAs through the providers' APIs: DigitalOcean and Aiven imitated by a real local HTTPS
-// server that follows their documented request and response shapes (the token in the
-// Authorization header, DigitalOcean's links.pages.next, base64 CAs), reached through
-// PGCERTS_MIRROR as `<mirror>/api.digitalocean.com/...`. Library calls run in this process;
+// Account CAs through the providers' APIs: DigitalOcean, Aiven, Crunchy Bridge and CockroachDB
+// Cloud imitated by a real local HTTPS server that follows their documented request and response
+// shapes (the token in the Authorization header, DigitalOcean's links.pages.next and base64 CAs,
+// Crunchy's has_more/next_cursor and raw PEM answers, CockroachDB's pagination object and
+// token-free certificate download), reached through PGCERTS_MIRROR as
+// `<mirror>/api.digitalocean.com/...`. Library calls run in this process;
 // CLI runs spawn the built binary.
 import { X509Certificate } from 'node:crypto';
 import { spawn } from 'node:child_process';
@@ -14,7 +16,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { describeAccountCredentials, fetchAccountBundle, getSslRootCert, importBundle, isPgcertsError } from '../src/index.js';
 import { cleanEnv, runCli } from './helpers/cli.js';
 import { startHttpsServer, type TestHttpsServer } from './helpers/https-server.js';
-import { createCa, createServerCertificate, daysFromNow, type TestCertificate } from './helpers/test-ca.js';
+import { createCa, createIntermediate, createServerCertificate, daysFromNow, type TestCertificate } from './helpers/test-ca.js';
 
 const DO_TOKEN = 'dop_v1_SECRET5f1d2c9e7a';
 const DO_OTHER_TOKEN = 'dop_v1_OTHERSECRET3b8e';
@@ -32,6 +34,29 @@ const AIVEN_HOST = 'pg-prod-team-two.a.aivencloud.com';
 const RDS_HOST = 'mydb.abc123xyz.eu-west-1.rds.amazonaws.com';
 const DO = '/api.digitalocean.com';
 const AIVEN = '/api.aiven.io';
+const CB_KEY = 'cbkey_SECRETcrunchy4f2a9d1';
+const CB_OTHER_KEY = 'cbkey_OTHERSECRETcrunchy77';
+// Crunchy ids are 26 lower-case letters and digits (the registry's host rule).
+const TEAM_1 = 'q4lkmaap4bfmbjgvpdutqpkbdy';
+const TEAM_2 = 'fu3aq4hkbnaqzjc6lcnwvm5f6e';
+const CB_CLUSTER_1A = 'ajm2hqvxjfcmxdyltwlkbrbsme';
+const CB_CLUSTER_1B = '3x4xvkn3xza2zjwiklcuonpamy';
+const CB_CLUSTER_2A = 'rvf73a77ozfsvcttryebfrnlem';
+const CB_HOST_1A = `p.${CB_CLUSTER_1A}.db.postgresbridge.com`;
+const CB_HOST_1B = `p.${CB_CLUSTER_1B}.db.postgresbridge.com`;
+const CB_HOST_2A = `p.${CB_CLUSTER_2A}.db.postgresbridge.com`;
+const CB_REPLICA_2A = 'r.b7nxmwk4yjgxpcdqo2s5hzt3ue.db.postgresbridge.com';
+const CB_UNKNOWN = 'p.zzzzzzzzzzzzzzzzzzzzzzzzzz.db.postgresbridge.com';
+const CB = '/api.crunchybridge.com';
+const CRDB_KEY = 'CCDB1_SECRETroach9z8y7x6';
+const CRDB_JWT = 'eyJhbGciOi.SECRETjwtPAYLOAD.c2lnbmF0dXJl';
+const CRDB_ID_A = '3b4c5d6e-7f80-4a1b-9c2d-3e4f5a6b7c8d';
+const CRDB_ID_B = 'c0ffee00-1234-4abc-8def-0123456789ab';
+const CRDB_HOST_A = 'funny-skunk-3ab.aws-us-east-1.cockroachlabs.cloud';
+const CRDB_HOST_B1 = 'blue-otter-7qk.gcp-europe-west1.cockroachlabs.cloud';
+const CRDB_HOST_B2 = 'blue-otter-7qk.gcp-us-east1.cockroachlabs.cloud';
+const CRDB_UNKNOWN = 'lost-lamb-9zz.aws-eu-west-1.cockroachlabs.cloud';
+const CRDB = '/cockroachlabs.cloud';
 
 let server: TestHttpsServer;
 let dir: string;
@@ -40,6 +65,11 @@ let caFile: string;
 let caA: TestCertificate;
 let caB: TestCertificate;
 let caAiven: TestCertificate;
+let caTeam1: TestCertificate;
+let caTeam2Root: TestCertificate;
+let caTeam2: TestCertificate;
+let caCrdbA: TestCertificate;
+let caCrdbB: TestCertificate;
 
 const b64 = (text: string): string => Buffer.from(text, 'utf8').toString('base64');
 const fingerprint = (pem: string): string => new X509Certificate(pem).fingerprint256;
@@ -91,6 +121,55 @@ function serveAiven(auth = `aivenv1 ${AIVEN_SECRET}`): void {
   server.routes[`${AIVEN}/v1/project/team-two/kms/ca`] = json(auth, { certificate: caAiven.pem });
 }
 
+/**
+ * A raw PEM route, like Crunchy's `.pem` call or CockroachDB's certificate download. With `auth`
+ * the request must carry it (else 401); with `null` it must carry no Authorization header at all
+ * (else 400), as the token is never sent where it is not needed.
+ */
+function pem(auth: string | null, body: string, type = 'application/pem-certificate-chain'): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    if (auth === null ? req.headers.authorization !== undefined : req.headers.authorization !== auth) {
+      res.writeHead(auth === null ? 400 : 401, { 'content-type': 'text/plain' }).end(auth === null ? 'unexpected authorization header' : 'unauthorized');
+      return;
+    }
+    res.writeHead(200, { 'content-type': type }).end(body);
+  };
+}
+
+function cbCluster(id: string, name: string, host: string, team: string, replicas: unknown[] = []): Record<string, unknown> {
+  return { id, name, host, team_id: team, state: 'ready', major_version: 17, replicas };
+}
+
+const CB_CURSOR = 'alpha/next=2';
+const cbClustersPath = (team: string, cursor?: string): string => `${CB}/clusters?team_id=${team}&order_field=name${cursor === undefined ? '' : `&cursor=${encodeURIComponent(cursor)}`}`;
+
+/** Two teams: the first lists its clusters on two pages (cursor), the second has a cluster with a replica and a two-certificate chain. */
+function serveCrunchy(auth = `Bearer ${CB_KEY}`): void {
+  server.routes[`${CB}/teams`] = json(auth, { teams: [{ id: TEAM_1, name: 'Acme Data', is_personal: false, role: 'admin' }, { id: TEAM_2, name: 'Ops', is_personal: false, role: 'member' }] });
+  server.routes[cbClustersPath(TEAM_1)] = json(auth, { clusters: [cbCluster(CB_CLUSTER_1A, 'alpha', CB_HOST_1A, TEAM_1)], has_more: true, next_cursor: CB_CURSOR });
+  server.routes[cbClustersPath(TEAM_1, CB_CURSOR)] = json(auth, { clusters: [cbCluster(CB_CLUSTER_1B, 'beta', CB_HOST_1B, TEAM_1)], has_more: false, next_cursor: null });
+  server.routes[cbClustersPath(TEAM_2)] = json(auth, {
+    clusters: [cbCluster(CB_CLUSTER_2A, 'gamma', CB_HOST_2A, TEAM_2, [cbCluster('b7nxmwk4yjgxpcdqo2s5hzt3ue', 'gamma-replica', CB_REPLICA_2A, TEAM_2)])],
+    has_more: false,
+  });
+  server.routes[`${CB}/teams/${TEAM_1}.pem`] = pem(auth, caTeam1.pem);
+  server.routes[`${CB}/teams/${TEAM_2}.pem`] = pem(auth, caTeam2.pem + caTeam2Root.pem);
+}
+
+function crdbCluster(id: string, name: string, hosts: string[]): Record<string, unknown> {
+  return { id, name, plan: 'ADVANCED', state: 'CREATED', regions: hosts.map((host) => ({ name: host.split('.')[1], sql_dns: host, node_count: 3 })) };
+}
+
+const CRDB_PAGE = 'page/2=';
+
+/** Two pages of clusters (`pagination.next_page`); the second cluster has two regions. */
+function serveCockroach(auth = `Bearer ${CRDB_KEY}`): void {
+  server.routes[`${CRDB}/api/v1/clusters`] = json(auth, { clusters: [crdbCluster(CRDB_ID_A, 'funny-skunk', [CRDB_HOST_A])], pagination: { next_page: CRDB_PAGE, time: '2026-11-27T10:00:00Z' } });
+  server.routes[`${CRDB}/api/v1/clusters?pagination.page=${encodeURIComponent(CRDB_PAGE)}`] = json(auth, { clusters: [crdbCluster(CRDB_ID_B, 'blue-otter', [CRDB_HOST_B1, CRDB_HOST_B2])], pagination: { time: '2026-11-27T10:00:00Z' } });
+  server.routes[`${CRDB}/clusters/${CRDB_ID_A}/cert`] = pem(null, caCrdbA.pem, 'application/x-pem-file');
+  server.routes[`${CRDB}/clusters/${CRDB_ID_B}/cert`] = pem(null, caCrdbB.pem, 'application/x-pem-file');
+}
+
 function options<T extends object>(env: NodeJS.ProcessEnv, extra?: T) {
   return { cacheDir, mirror: server.url(''), download: { ca: server.ca, retries: 0 } as Record<string, unknown>, env, ...(extra as T) };
 }
@@ -112,7 +191,7 @@ function cacheFiles(): Array<{ name: string; text: string }> {
 
 function expectNoSecrets(...texts: string[]): void {
   for (const text of [...texts, ...cacheFiles().map((f) => f.text)]) {
-    for (const secret of [DO_TOKEN, DO_OTHER_TOKEN, AIVEN_SECRET, DB_PASSWORD]) expect(text).not.toContain(secret);
+    for (const secret of [DO_TOKEN, DO_OTHER_TOKEN, AIVEN_SECRET, DB_PASSWORD, CB_KEY, CB_OTHER_KEY, CRDB_KEY, CRDB_JWT]) expect(text).not.toContain(secret);
   }
 }
 
@@ -134,6 +213,11 @@ beforeAll(async () => {
   caA = createCa({ commonName: `${UUID_A} Project CA` });
   caB = createCa({ commonName: `${UUID_B} Project CA` });
   caAiven = createCa({ commonName: 'a1b2c3d4 GEN 1 Project CA' });
+  caTeam1 = createCa({ commonName: 'test team one CA' });
+  caTeam2Root = createCa({ commonName: 'test team two root CA' });
+  caTeam2 = createIntermediate(caTeam2Root, { commonName: 'test team two intermediate CA' });
+  caCrdbA = createCa({ commonName: 'test funny-skunk cluster CA' });
+  caCrdbB = createCa({ commonName: 'test blue-otter cluster CA' });
 });
 
 afterAll(async () => {
@@ -183,8 +267,10 @@ describe('DigitalOcean through its API', () => {
     const result = await fetchAccountBundle('digitalocean', options({ DIGITALOCEAN_ACCESS_TOKEN: DO_OTHER_TOKEN, DIGITALOCEAN_TOKEN: DO_TOKEN }, { host: HOST_A }));
     expect(fingerprint(readFileSync(result.path, 'utf8'))).toBe(fingerprint(caA.pem));
     const reports = await describeAccountCredentials({ DIGITALOCEAN_ACCESS_TOKEN: DO_OTHER_TOKEN, DIGITALOCEAN_TOKEN: DO_TOKEN, AIVEN_TOKEN: ' ' }, dir);
-    expect(reports.filter((p) => ['aiven', 'digitalocean'].includes(p.provider))).toEqual([
+    expect(reports.filter((p) => !p.variables.includes('GOOGLE_OAUTH_ACCESS_TOKEN'))).toEqual([
       { provider: 'aiven', name: 'Aiven', variable: null, source: null, variables: ['AIVEN_AUTH_TOKEN', 'AIVEN_TOKEN'], apiOrigin: 'https://api.aiven.io' },
+      { provider: 'cockroachdb', name: 'CockroachDB Cloud', variable: null, source: null, variables: ['COCKROACH_API_KEY', 'COCKROACH_API_JWT'], apiOrigin: 'https://cockroachlabs.cloud' },
+      { provider: 'crunchy-bridge', name: 'Crunchy Bridge', variable: null, source: null, variables: ['CB_API_KEY', 'CRUNCHY_API_KEY'], apiOrigin: 'https://api.crunchybridge.com' },
       { provider: 'digitalocean', name: 'DigitalOcean', variable: 'DIGITALOCEAN_ACCESS_TOKEN', source: 'in DIGITALOCEAN_ACCESS_TOKEN', variables: ['DIGITALOCEAN_ACCESS_TOKEN', 'DIGITALOCEAN_TOKEN'], apiOrigin: 'https://api.digitalocean.com' },
     ]);
   });
@@ -300,6 +386,231 @@ describe('Aiven through its API', () => {
   });
 });
 
+describe('Crunchy Bridge through its API', () => {
+  const env = { CB_API_KEY: CB_KEY };
+  const bearer = `Bearer ${CB_KEY}`;
+
+  it('pages with next_cursor, matches the host on page 2 of the first team and caches the team CA (raw PEM) per host', async () => {
+    serveCrunchy();
+    const result = await fetchAccountBundle('crunchy-bridge', options(env, { host: CB_HOST_1B.toUpperCase() }));
+    expect(result.path).toBe(join(cacheDir, 'crunchy-bridge', `team-ca.api@${CB_HOST_1B}.pem`));
+    expect(fingerprint(readFileSync(result.path, 'utf8'))).toBe(fingerprint(caTeam1.pem));
+    expect(result.resource).toEqual({ id: TEAM_1, kind: 'team', name: 'Acme Data' });
+    const meta = JSON.parse(readFileSync(result.path.replace(/\.pem$/, '.json'), 'utf8'));
+    expect(meta.url).toBe(`https://api.crunchybridge.com/teams/${TEAM_1}.pem`);
+    expect(meta.key).toEqual({ provider: 'crunchy-bridge', trust: 'team-ca', source: 'api', host: CB_HOST_1B });
+    // The cursor goes back URL-encoded, on the API origin; the second team is never listed.
+    expect(server.requests.map((r) => r.path)).toEqual([`${CB}/teams`, cbClustersPath(TEAM_1), `${CB}/clusters?team_id=${TEAM_1}&order_field=name&cursor=alpha%2Fnext%3D2`, `${CB}/teams/${TEAM_1}.pem`]);
+    for (const request of server.requests) {
+      expect(request.headers.authorization).toBe(bearer);
+      expect(request.path).not.toContain(CB_KEY);
+    }
+    expect(server.requests.at(-1)?.headers.accept).toMatch(/^application\/pem-certificate-chain\b/);
+    expect(server.requests[0]?.headers.accept).toBe('application/json');
+    expectNoSecrets(JSON.stringify(result));
+  });
+
+  it('matches a replica host in the second team and keeps the whole chain the .pem call returns', async () => {
+    serveCrunchy();
+    for (const host of [CB_REPLICA_2A, CB_HOST_2A]) {
+      const result = await fetchAccountBundle('crunchy-bridge', options(env, { host }));
+      expect(result.resource).toEqual({ id: TEAM_2, kind: 'team', name: 'Ops' });
+      const kept = readFileSync(result.path, 'utf8');
+      expect(kept.match(/-----BEGIN CERTIFICATE-----/g)).toHaveLength(2);
+      expect(result.kept.map((c) => c.sha256).sort()).toEqual([fingerprint(caTeam2.pem), fingerprint(caTeam2Root.pem)].sort());
+    }
+    expect(server.requests.filter((r) => r.path === cbClustersPath(TEAM_2)).length).toBe(2);
+    expect(server.requests.every((r) => r.headers.authorization === bearer)).toBe(true);
+  });
+
+  it('prefers CB_API_KEY (the cb CLI) over CRUNCHY_API_KEY (the docs), and reads CRUNCHY_API_KEY alone', async () => {
+    serveCrunchy(`Bearer ${CB_OTHER_KEY}`);
+    const both = await fetchAccountBundle('crunchy-bridge', options({ CB_API_KEY: CB_OTHER_KEY, CRUNCHY_API_KEY: CB_KEY }, { host: CB_HOST_1A }));
+    expect(fingerprint(readFileSync(both.path, 'utf8'))).toBe(fingerprint(caTeam1.pem));
+    const alone = await fetchAccountBundle('crunchy-bridge', options({ CRUNCHY_API_KEY: CB_OTHER_KEY }, { host: CB_HOST_1A }));
+    expect(alone.path).toBe(both.path);
+    expect(server.requests.every((r) => r.headers.authorization === `Bearer ${CB_OTHER_KEY}`)).toBe(true);
+    expect((await describeAccountCredentials({ CRUNCHY_API_KEY: CB_KEY })).find((p) => p.provider === 'crunchy-bridge')?.variable).toBe('CRUNCHY_API_KEY');
+  });
+
+  it('a refused key is AUTH_FAILED naming the variable, never the key, for the list and for the .pem call; nothing is cached', async () => {
+    serveCrunchy();
+    const listing = await rejection(fetchAccountBundle('crunchy-bridge', options({ CB_API_KEY: CB_OTHER_KEY }, { host: CB_HOST_1A })));
+    expect(listing.code).toBe('AUTH_FAILED');
+    expect(listing.message).toContain('The Crunchy Bridge API refused the token in CB_API_KEY (HTTP 401');
+    expect(listing.message).toContain('cbkey_');
+    expect(listing.message).not.toContain(CB_OTHER_KEY);
+    // A key that may list clusters but not read the certificate.
+    server.routes[`${CB}/teams/${TEAM_1}.pem`] = (_req, res) => void res.writeHead(403, { 'content-type': 'application/json' }).end('{"message":"forbidden"}');
+    const certificate = await rejection(fetchAccountBundle('crunchy-bridge', options({ CRUNCHY_API_KEY: CB_KEY }, { host: CB_HOST_1A })));
+    expect(certificate.code).toBe('AUTH_FAILED');
+    expect(certificate.message).toContain('CRUNCHY_API_KEY (HTTP 403');
+    expect(certificate.message).toContain(`/teams/${TEAM_1}.pem`);
+    expectNoSecrets(listing.message, certificate.message);
+    expect(cacheFiles()).toEqual([]);
+  });
+
+  it('no cluster with the host is RESOURCE_NOT_FOUND counting clusters and teams; no key is NO_SOURCE naming both variables', async () => {
+    serveCrunchy();
+    const missing = await rejection(fetchAccountBundle('crunchy-bridge', options(env, { host: CB_UNKNOWN })));
+    expect(missing.code).toBe('RESOURCE_NOT_FOUND');
+    expect(missing.message).toContain('None of the 3 clusters in 2 teams that the token in CB_API_KEY can see has the host');
+    expect(missing.message).toContain(`pgcerts import crunchy-bridge <file> --host ${CB_UNKNOWN}`);
+    for (const other of [CB_HOST_1A, CB_HOST_1B, CB_HOST_2A, CB_REPLICA_2A]) expect(missing.message).not.toContain(other);
+    server.requests.length = 0;
+    const none = await rejection(fetchAccountBundle('crunchy-bridge', options({}, { host: CB_HOST_1A })));
+    expect(none.code).toBe('NO_SOURCE');
+    expect(none.message).toContain('set CB_API_KEY (or CRUNCHY_API_KEY)');
+    expect(server.requests).toEqual([]);
+    expect(cacheFiles()).toEqual([]);
+  });
+
+  it('refuses hostile certificate answers and keeps the good cached copy byte for byte', async () => {
+    serveCrunchy();
+    const good = await fetchAccountBundle('crunchy-bridge', options(env, { host: CB_HOST_1B }));
+    const before = cacheFiles();
+    const leaf = createServerCertificate(caTeam1, { commonName: CB_HOST_1B, dnsNames: [CB_HOST_1B] });
+    const expired = createCa({ commonName: 'expired team CA', notBefore: daysFromNow(-400), notAfter: daysFromNow(-2) });
+    const hostile: Array<[string, string, string]> = [
+      ['an HTML sign-in page', '<!doctype html><html><body>Sign in to Crunchy Bridge</body></html>', 'DECODE_FAILED'],
+      ['a JSON error', '{"message":"not found"}', 'DECODE_FAILED'],
+      ['an empty body', '', 'DECODE_FAILED'],
+      ['the CA with its private key', caTeam1.pem + caTeam1.keyPem, 'DECODE_FAILED'],
+      ['a server (non-CA) certificate', leaf.pem, 'VALIDATION_FAILED'],
+      ['an expired CA', expired.pem, 'VALIDATION_FAILED'],
+    ];
+    for (const [what, body, code] of hostile) {
+      server.routes[`${CB}/teams/${TEAM_1}.pem`] = pem(bearer, body);
+      const error = await rejection(fetchAccountBundle('crunchy-bridge', options(env, { host: CB_HOST_1B })));
+      expect({ what, code: error.code }).toEqual({ what, code });
+      expect(error.message).toContain(`/teams/${TEAM_1}.pem`);
+      expectNoSecrets(error.message);
+      expect(cacheFiles()).toEqual(before);
+    }
+    expect(fingerprint(readFileSync(good.path, 'utf8'))).toBe(fingerprint(caTeam1.pem));
+  });
+
+  it('a cursor that looks like a URL stays a query value on the API origin; a redirect of the .pem call elsewhere is refused', async () => {
+    serveCrunchy();
+    const evil = 'https://attacker.example/clusters?steal=1';
+    server.routes[cbClustersPath(TEAM_1)] = json(bearer, { clusters: [], has_more: true, next_cursor: evil });
+    server.routes[cbClustersPath(TEAM_1, evil)] = json(bearer, { clusters: [cbCluster(CB_CLUSTER_1B, 'beta', CB_HOST_1B, TEAM_1)], has_more: false });
+    const result = await fetchAccountBundle('crunchy-bridge', options(env, { host: CB_HOST_1B }));
+    expect(result.resource?.id).toBe(TEAM_1);
+    expect(server.requests[2]?.path).toBe(`${CB}/clusters?team_id=${TEAM_1}&order_field=name&cursor=https%3A%2F%2Fattacker.example%2Fclusters%3Fsteal%3D1`);
+    expect(server.requests.every((r) => r.path.startsWith(`${CB}/`) && r.headers.authorization === bearer)).toBe(true);
+    server.routes[`${CB}/teams/${TEAM_1}.pem`] = (_req, res) => void res.writeHead(302, { location: 'https://attacker.example/team.pem' }).end();
+    const error = await rejection(fetchAccountBundle('crunchy-bridge', options(env, { host: CB_HOST_1B })));
+    expect(error.code).toBe('DOWNLOAD_FAILED');
+    expect(error.message).toContain('attacker.example');
+    expectNoSecrets(error.message);
+  });
+
+  it('refuses wrong shapes: teams not under "teams", a team without an id, has_more without a cursor, a cursor repeated', async () => {
+    const cases: Array<[string, () => void, string]> = [
+      ['a bare list of teams', () => void (server.routes[`${CB}/teams`] = json(bearer, [{ id: TEAM_1, name: 'Acme Data' }])), 'lacks a "teams" list'],
+      ['a team without an id', () => void (server.routes[`${CB}/teams`] = json(bearer, { teams: [{ name: 'Acme Data' }] })), 'lacks an "id" on every team'],
+      ['clusters not a list', () => void (server.routes[cbClustersPath(TEAM_1)] = json(bearer, { clusters: { id: CB_CLUSTER_1A } })), 'lacks a "clusters" list'],
+      ['has_more without next_cursor', () => void (server.routes[cbClustersPath(TEAM_1)] = json(bearer, { clusters: [], has_more: true })), 'lacks a "next_cursor" where "has_more" is true'],
+      ['the same cursor again', () => void (server.routes[cbClustersPath(TEAM_1, CB_CURSOR)] = json(bearer, { clusters: [], has_more: true, next_cursor: CB_CURSOR })), 'the same "next_cursor" twice'],
+    ];
+    for (const [what, breakIt, text] of cases) {
+      serveCrunchy();
+      breakIt();
+      const error = await rejection(fetchAccountBundle('crunchy-bridge', options(env, { host: CB_UNKNOWN })));
+      expect({ what, code: error.code }).toEqual({ what, code: 'DECODE_FAILED' });
+      expect(error.message).toContain(text);
+    }
+    expect(cacheFiles()).toEqual([]);
+  });
+});
+
+describe('CockroachDB Cloud through its API', () => {
+  const env = { COCKROACH_API_KEY: CRDB_KEY };
+  const bearer = `Bearer ${CRDB_KEY}`;
+
+  it('follows pagination.next_page, matches a second region\'s sql_dns and downloads the cluster CA without sending the key', async () => {
+    serveCockroach();
+    const result = await fetchAccountBundle('cockroachdb', options(env, { host: CRDB_HOST_B2 }));
+    expect(result.path).toBe(join(cacheDir, 'cockroachdb', `cluster-ca.api@${CRDB_HOST_B2}.pem`));
+    expect(fingerprint(readFileSync(result.path, 'utf8'))).toBe(fingerprint(caCrdbB.pem));
+    expect(result.resource).toEqual({ id: CRDB_ID_B, kind: 'cluster', name: 'blue-otter' });
+    const meta = JSON.parse(readFileSync(result.path.replace(/\.pem$/, '.json'), 'utf8'));
+    expect(meta.url).toBe(`https://cockroachlabs.cloud/clusters/${CRDB_ID_B}/cert`);
+    expect(server.requests.map((r) => r.path)).toEqual([`${CRDB}/api/v1/clusters`, `${CRDB}/api/v1/clusters?pagination.page=page%2F2%3D`, `${CRDB}/clusters/${CRDB_ID_B}/cert`]);
+    const [list1, list2, cert] = server.requests;
+    expect([list1?.headers.authorization, list2?.headers.authorization]).toEqual([bearer, bearer]);
+    expect(cert?.headers.authorization).toBeUndefined();
+    for (const request of server.requests) expect(request.path).not.toContain(CRDB_KEY);
+    expectNoSecrets(JSON.stringify(result));
+  });
+
+  it('matches the first page\'s cluster too, reads COCKROACH_API_JWT when COCKROACH_API_KEY is unset', async () => {
+    serveCockroach(`Bearer ${CRDB_JWT}`);
+    for (const host of [CRDB_HOST_A, CRDB_HOST_B1]) {
+      const result = await fetchAccountBundle('cockroachdb', options({ COCKROACH_API_JWT: CRDB_JWT }, { host }));
+      expect(fingerprint(readFileSync(result.path, 'utf8'))).toBe(fingerprint(host === CRDB_HOST_A ? caCrdbA.pem : caCrdbB.pem));
+    }
+    expect(server.requests.filter((r) => r.path.startsWith(`${CRDB}/api/`)).every((r) => r.headers.authorization === `Bearer ${CRDB_JWT}`)).toBe(true);
+  });
+
+  it('a refused key is AUTH_FAILED naming COCKROACH_API_KEY; an unknown host is RESOURCE_NOT_FOUND with the count', async () => {
+    serveCockroach();
+    const refused = await rejection(fetchAccountBundle('cockroachdb', options({ COCKROACH_API_KEY: 'CCDB1_wrongSECRET', COCKROACH_API_JWT: CRDB_KEY }, { host: CRDB_HOST_A })));
+    expect(refused.code).toBe('AUTH_FAILED');
+    expect(refused.message).toContain('The CockroachDB Cloud API refused the token in COCKROACH_API_KEY (HTTP 401');
+    expect(refused.message).not.toContain('CCDB1_wrongSECRET');
+    const missing = await rejection(fetchAccountBundle('cockroachdb', options(env, { host: CRDB_UNKNOWN })));
+    expect(missing.code).toBe('RESOURCE_NOT_FOUND');
+    expect(missing.message).toContain('None of the 2 clusters that the token in COCKROACH_API_KEY can see');
+    expect(missing.message).toContain(`pgcerts import cockroachdb <file> --host ${CRDB_UNKNOWN}`);
+    for (const other of [CRDB_HOST_A, CRDB_HOST_B1, CRDB_HOST_B2]) expect(missing.message).not.toContain(other);
+    expectNoSecrets(refused.message, missing.message);
+    expect(cacheFiles()).toEqual([]);
+  });
+
+  it('refuses hostile certificate answers and keeps the good cached copy byte for byte', async () => {
+    serveCockroach();
+    const good = await fetchAccountBundle('cockroachdb', options(env, { host: CRDB_HOST_A }));
+    const before = cacheFiles();
+    const leaf = createServerCertificate(caCrdbA, { commonName: CRDB_HOST_A, dnsNames: [CRDB_HOST_A] });
+    const hostile: Array<[string, string, string]> = [
+      ['an HTML page', '<html><head><title>CockroachDB Cloud</title></head><body>Log in</body></html>', 'DECODE_FAILED'],
+      ['the CA with its private key', caCrdbA.pem + caCrdbA.keyPem, 'DECODE_FAILED'],
+      ['a server (non-CA) certificate', leaf.pem, 'VALIDATION_FAILED'],
+    ];
+    for (const [what, body, code] of hostile) {
+      server.routes[`${CRDB}/clusters/${CRDB_ID_A}/cert`] = pem(null, body, 'text/html');
+      const error = await rejection(fetchAccountBundle('cockroachdb', options(env, { host: CRDB_HOST_A })));
+      expect({ what, code: error.code }).toEqual({ what, code });
+      expect(error.message).toContain(`/clusters/${CRDB_ID_A}/cert`);
+      expectNoSecrets(error.message);
+      expect(cacheFiles()).toEqual(before);
+    }
+    expect(fingerprint(readFileSync(good.path, 'utf8'))).toBe(fingerprint(caCrdbA.pem));
+  });
+
+  it('a page token that looks like a URL stays on the API origin; a repeated token or a cluster without an id is refused', async () => {
+    serveCockroach();
+    const evil = 'https://attacker.example/api/v1/clusters';
+    server.routes[`${CRDB}/api/v1/clusters`] = json(bearer, { clusters: [], pagination: { next_page: evil } });
+    server.routes[`${CRDB}/api/v1/clusters?pagination.page=${encodeURIComponent(evil)}`] = json(bearer, { clusters: [crdbCluster(CRDB_ID_A, 'funny-skunk', [CRDB_HOST_A])] });
+    const result = await fetchAccountBundle('cockroachdb', options(env, { host: CRDB_HOST_A }));
+    expect(result.resource?.id).toBe(CRDB_ID_A);
+    expect(server.requests.every((r) => r.path.startsWith(`${CRDB}/`))).toBe(true);
+    expect(server.requests[1]?.path).toBe(`${CRDB}/api/v1/clusters?pagination.page=https%3A%2F%2Fattacker.example%2Fapi%2Fv1%2Fclusters`);
+    server.routes[`${CRDB}/api/v1/clusters?pagination.page=${encodeURIComponent(CRDB_PAGE)}`] = json(bearer, { clusters: [], pagination: { next_page: CRDB_PAGE } });
+    server.routes[`${CRDB}/api/v1/clusters`] = json(bearer, { clusters: [], pagination: { next_page: CRDB_PAGE } });
+    const repeated = await rejection(fetchAccountBundle('cockroachdb', options(env, { host: CRDB_UNKNOWN })));
+    expect(repeated.code).toBe('DECODE_FAILED');
+    expect(repeated.message).toContain('the same "pagination.next_page" twice');
+    server.routes[`${CRDB}/api/v1/clusters`] = json(bearer, { clusters: [{ name: 'no-id', regions: [{ sql_dns: CRDB_UNKNOWN }] }] });
+    const noId = await rejection(fetchAccountBundle('cockroachdb', options(env, { host: CRDB_UNKNOWN })));
+    expect(noId.code).toBe('DECODE_FAILED');
+    expect(noId.message).toContain('lacks an "id" on every cluster');
+  });
+});
+
 describe('getSslRootCert for account hosts', () => {
   it('fetches through the API when a token is set, then serves the cache without the network; imports win', async () => {
     serveDigitalOcean();
@@ -331,7 +642,7 @@ describe('getSslRootCert for account hosts', () => {
 
 describe('the CLI', () => {
   function cliEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
-    return cleanEnv({ PGCERTS_MIRROR: server.url(''), NODE_EXTRA_CA_CERTS: caFile, PGCERTS_CACHE_DIR: cacheDir, DIGITALOCEAN_ACCESS_TOKEN: undefined, DIGITALOCEAN_TOKEN: undefined, AIVEN_AUTH_TOKEN: undefined, AIVEN_TOKEN: undefined, ...extra });
+    return cleanEnv({ PGCERTS_MIRROR: server.url(''), NODE_EXTRA_CA_CERTS: caFile, PGCERTS_CACHE_DIR: cacheDir, DIGITALOCEAN_ACCESS_TOKEN: undefined, DIGITALOCEAN_TOKEN: undefined, AIVEN_AUTH_TOKEN: undefined, AIVEN_TOKEN: undefined, CB_API_KEY: undefined, CRUNCHY_API_KEY: undefined, COCKROACH_API_KEY: undefined, COCKROACH_API_JWT: undefined, ...extra });
   }
 
   it('fetch digitalocean --host prints the path; sslrootcert, env and url use it; nothing prints a secret', async () => {
@@ -379,17 +690,38 @@ describe('the CLI', () => {
     expectNoSecrets(bad.stderr, none.stderr, unknown.stderr);
   });
 
+  it('fetch crunchy-bridge --host prints the path and names the team; a bad key exits 1 naming CB_API_KEY', async () => {
+    serveCrunchy();
+    const path = join(cacheDir, 'crunchy-bridge', `team-ca.api@${CB_REPLICA_2A}.pem`);
+    const fetched = await runCli(['fetch', 'crunchy-bridge', '--host', CB_REPLICA_2A], cliEnv({ CRUNCHY_API_KEY: CB_KEY }));
+    expect(fetched).toMatchObject({ status: 0, stdout: `${path}\n` });
+    expect(fetched.stderr).toContain(`pgcerts: crunchy-bridge (team-ca, team "Ops" (${TEAM_2})): kept 2 certificates`);
+    expect(fingerprint(readFileSync(path, 'utf8'))).toBe(fingerprint(caTeam2.pem));
+    const root = await runCli(['sslrootcert', CB_REPLICA_2A], cliEnv());
+    expect(root).toMatchObject({ status: 0, stdout: `${path}\n` });
+    const bad = await runCli(['fetch', 'crunchy-bridge', '--host', CB_HOST_1A], cliEnv({ CB_API_KEY: CB_OTHER_KEY, CRUNCHY_API_KEY: CB_KEY }));
+    expect(bad.status).toBe(1);
+    expect(bad.stdout).toBe('');
+    expect(bad.stderr).toMatch(/^pgcerts: crunchy-bridge: The Crunchy Bridge API refused the token in CB_API_KEY \(HTTP 401 [^\n]*\n$/);
+    expectNoSecrets(fetched.stdout, fetched.stderr, root.stderr, bad.stderr);
+  });
+
   it('credentials shows which variable each provider would use, never the token', async () => {
     // PATH and HOME hold no gcloud and no Google credentials file (this machine may have both).
     const noGoogle = { PATH: dir, HOME: dir, GOOGLE_OAUTH_ACCESS_TOKEN: undefined, GOOGLE_APPLICATION_CREDENTIALS: undefined, CLOUDSDK_CONFIG: undefined };
     const text = await runCli(['credentials'], cliEnv({ AIVEN_TOKEN: AIVEN_SECRET, ...noGoogle }));
     expect(text).toMatchObject({ status: 0, stderr: '' });
-    expect(text.stdout).toMatch(/^aiven {9}AIVEN_TOKEN$/m);
-    expect(text.stdout).toMatch(/^digitalocean {2}none \(set DIGITALOCEAN_ACCESS_TOKEN or DIGITALOCEAN_TOKEN\)$/m);
-    const json = await runCli(['credentials', '--json'], cliEnv({ DIGITALOCEAN_TOKEN: DO_TOKEN, ...noGoogle }));
-    const providers = JSON.parse(json.stdout).providers as Array<{ provider: string; variable: string | null }>;
-    expect(providers.find((p) => p.provider === 'aiven')?.variable).toBeNull();
-    expect(providers.find((p) => p.provider === 'digitalocean')?.variable).toBe('DIGITALOCEAN_TOKEN');
+    expect(text.stdout).toBe([
+      'aiven           AIVEN_TOKEN',
+      'alloydb         none (set GOOGLE_OAUTH_ACCESS_TOKEN or GOOGLE_APPLICATION_CREDENTIALS, or sign in with gcloud)',
+      'cloudsql        none (set GOOGLE_OAUTH_ACCESS_TOKEN or GOOGLE_APPLICATION_CREDENTIALS, or sign in with gcloud)',
+      'cockroachdb     none (set COCKROACH_API_KEY or COCKROACH_API_JWT)',
+      'crunchy-bridge  none (set CB_API_KEY or CRUNCHY_API_KEY)',
+      'digitalocean    none (set DIGITALOCEAN_ACCESS_TOKEN or DIGITALOCEAN_TOKEN)',
+      '',
+    ].join('\n'));
+    const json = await runCli(['credentials', '--json'], cliEnv({ DIGITALOCEAN_TOKEN: DO_TOKEN, CRUNCHY_API_KEY: CB_KEY, COCKROACH_API_JWT: CRDB_JWT, ...noGoogle }));
+    expect(JSON.parse(json.stdout).providers.map((p: { variable: string | null }) => p.variable)).toEqual([null, null, null, 'COCKROACH_API_JWT', 'CRUNCHY_API_KEY', 'DIGITALOCEAN_TOKEN']);
     expectNoSecrets(text.stdout, json.stdout);
   });
 

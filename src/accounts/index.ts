@@ -3,6 +3,8 @@
 import { aiven } from './aiven.js';
 import { alloydb } from './alloydb.js';
 import { cloudsql } from './cloudsql.js';
+import { cockroachdb } from './cockroachdb.js';
+import { crunchyBridge } from './crunchy-bridge.js';
 import { digitalocean } from './digitalocean.js';
 import type { AccountCredential, AccountProvider, CredentialContext } from './provider.js';
 
@@ -10,7 +12,7 @@ export type { AccountApi, AccountCredential, AccountProvider, AccountResource, C
 export { createAccountApi, type AccountApiOptions } from './api.js';
 
 /** Every account provider, sorted by id. */
-export const ACCOUNT_PROVIDERS: readonly AccountProvider[] = [aiven, alloydb, cloudsql, digitalocean];
+export const ACCOUNT_PROVIDERS: readonly AccountProvider[] = [aiven, alloydb, cloudsql, cockroachdb, crunchyBridge, digitalocean];
 
 /** The account provider for a registry provider id, or `undefined` when pgcerts has none for it. */
 export function findAccountProvider(id: string): AccountProvider | undefined {

@@ -34,7 +34,7 @@ export interface ResourceSearch {
   searched: string;
 }
 
-/** Authenticated JSON calls to one provider's API; the token never appears in a URL. */
+/** Authenticated calls to one provider's API (JSON, or raw bytes); the token never appears in a URL. */
 export interface AccountApi {
   /**
    * GET a URL on the provider's API origin and parse the JSON answer.
@@ -45,6 +45,13 @@ export interface AccountApi {
   findJson(url: string): Promise<unknown>;
   /** POST a JSON body to a URL on the API origin and parse the JSON answer (AlloyDB's generateClientCertificate). */
   postJson(url: string, body: unknown): Promise<unknown>;
+  /**
+   * GET a URL on the provider's API origin and return the body unparsed, for calls that answer
+   * with a PEM file instead of JSON. The same origin check applies; with `anonymous`, no
+   * `Authorization` header is sent (for downloads the provider serves without a token).
+   * @throws PgcertsError `AUTH_FAILED` (401, 403 to a call with the token), `DOWNLOAD_FAILED`.
+   */
+  getBytes(url: string, options?: { anonymous?: boolean }): Promise<Buffer>;
 }
 
 /** One provider's API, as pgcerts uses it to fetch account CAs. */

@@ -80,7 +80,7 @@ function buildProgram(result: { code: number }): Command {
     .command('fetch')
     .description('download, validate and cache the CA bundle of providers; print its path')
     .argument('[provider...]', 'provider ids or aliases (see `pgcerts list`)')
-    .option('--host <host>', "account CAs (aiven, cloudsql, digitalocean): fetch the CA of the cluster or instance serving this host through the provider's API")
+    .option('--host <host>', "account CAs (aiven, cloudsql, cockroachdb, crunchy-bridge, digitalocean): fetch the CA of the cluster or instance serving this host through the provider's API")
     .option('--instance <name>', 'cloudsql: fetch the server CAs of the instance PROJECT:REGION:INSTANCE (its connection name)')
     .option('--cluster <name>', 'alloydb: fetch the CA of the cluster projects/PROJECT/locations/REGION/clusters/CLUSTER')
     .option('--region <region>', 'the per-region bundle (RDS: eu-west-1, us-gov-west-1, cn-north-1, ...)')
