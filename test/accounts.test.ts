@@ -272,6 +272,7 @@ describe('DigitalOcean through its API', () => {
       { provider: 'cockroachdb', name: 'CockroachDB Cloud', variable: null, source: null, variables: ['COCKROACH_API_KEY', 'COCKROACH_API_JWT'], apiOrigin: 'https://cockroachlabs.cloud' },
       { provider: 'crunchy-bridge', name: 'Crunchy Bridge', variable: null, source: null, variables: ['CB_API_KEY', 'CRUNCHY_API_KEY'], apiOrigin: 'https://api.crunchybridge.com' },
       { provider: 'digitalocean', name: 'DigitalOcean', variable: 'DIGITALOCEAN_ACCESS_TOKEN', source: 'in DIGITALOCEAN_ACCESS_TOKEN', variables: ['DIGITALOCEAN_ACCESS_TOKEN', 'DIGITALOCEAN_TOKEN'], apiOrigin: 'https://api.digitalocean.com' },
+      { provider: 'scaleway-rdb', name: 'Scaleway', variable: null, source: null, variables: ['SCW_SECRET_KEY'], apiOrigin: 'https://api.scaleway.com' },
     ]);
   });
 
@@ -611,6 +612,56 @@ describe('CockroachDB Cloud through its API', () => {
   });
 });
 
+describe('Scaleway Managed Database through its API', () => {
+  const SCW_KEY = 'SCWSECRET-6f1e-4d2c';
+  const SCW = '/api.scaleway.com';
+  const ID = '3d0d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f';
+  const SCW_HOST = `rw-${ID}.rdb.fr-par.scw.cloud`;
+  const filler = (i: number) => ({ id: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`, name: `other-${i}`, endpoints: [{ ip: '51.15.0.1', port: 1234, load_balancer: {} }] });
+
+  function serveScaleway(content: string): void {
+    const auth = (handler: (req: IncomingMessage, res: ServerResponse) => void) => (req: IncomingMessage, res: ServerResponse) => {
+      if (req.headers['x-auth-token'] !== SCW_KEY || req.headers.authorization !== undefined) {
+        res.writeHead(401, { 'content-type': 'application/json' }).end('{"message":"authentication is denied","type":"denied_authentication"}');
+        return;
+      }
+      handler(req, res);
+    };
+    const page = (body: unknown) => auth((_req, res) => void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body)));
+    // A full first page of other instances; the one with the host is on page 2.
+    server.routes[`${SCW}/rdb/v1/regions/fr-par/instances?page=1&page_size=100`] = page({ instances: Array.from({ length: 100 }, (_, i) => filler(i)), total_count: 101 });
+    server.routes[`${SCW}/rdb/v1/regions/fr-par/instances?page=2&page_size=100`] = page({ instances: [{ id: ID, name: 'shop', project_id: '8a7b6c5d-4e3f-4a1b-9c8d-7e6f5a4b3c2d', endpoints: [{ hostname: SCW_HOST.toUpperCase(), port: 5432, load_balancer: {} }] }], total_count: 101 });
+    server.routes[`${SCW}/rdb/v1/regions/fr-par/instances/${ID}/certificate`] = page({ name: 'ssl_certificate', content_type: 'application/x-pem-file', content });
+  }
+
+  it('pages through the region\'s instances, sends the key only as X-Auth-Token, decodes the certificate; hostile content keeps the good copy', async () => {
+    const ca = createCa({ commonName: 'Scaleway test instance CA' });
+    serveScaleway(b64(ca.pem));
+    const env = { SCW_SECRET_KEY: SCW_KEY };
+    const result = await fetchAccountBundle('scaleway-rdb', options(env, { host: SCW_HOST }));
+    expect(fingerprint(readFileSync(result.path, 'utf8'))).toBe(fingerprint(ca.pem));
+    expect(result.resource).toMatchObject({ id: ID, kind: 'instance', region: 'fr-par', name: 'shop' });
+    expect(server.requests.map((r) => r.path)).toEqual([
+      `${SCW}/rdb/v1/regions/fr-par/instances?page=1&page_size=100`,
+      `${SCW}/rdb/v1/regions/fr-par/instances?page=2&page_size=100`,
+      `${SCW}/rdb/v1/regions/fr-par/instances/${ID}/certificate`,
+    ]);
+    const before = readFileSync(result.path);
+    serveScaleway('<html>not base64</html>');
+    const bad = await rejection(fetchAccountBundle('scaleway-rdb', options(env, { host: SCW_HOST })));
+    expect(bad.code).toBe('DECODE_FAILED');
+    serveScaleway(b64('<html><body>Sign in</body></html>'));
+    expect((await rejection(fetchAccountBundle('scaleway-rdb', options(env, { host: SCW_HOST })))).code).toMatch(/^(DECODE_FAILED|VALIDATION_FAILED)$/);
+    expect(readFileSync(result.path)).toEqual(before);
+    const refused = await rejection(fetchAccountBundle('scaleway-rdb', options({ SCW_SECRET_KEY: 'wrong' }, { host: SCW_HOST })));
+    expect(refused.message).toContain('The Scaleway API refused the token in SCW_SECRET_KEY (HTTP 401');
+    const missing = await rejection(fetchAccountBundle('scaleway-rdb', options(env, { host: 'rw-11111111-2222-4333-8444-555555555555.rdb.fr-par.scw.cloud' })));
+    expect(missing).toMatchObject({ code: 'RESOURCE_NOT_FOUND' });
+    expect(missing.message).toContain('None of the 101 instances in fr-par');
+    for (const text of [bad.message, refused.message, missing.message, ...cacheFiles().map((f) => f.text)]) expect(text).not.toContain(SCW_KEY);
+  });
+});
+
 describe('getSslRootCert for account hosts', () => {
   it('fetches through the API when a token is set, then serves the cache without the network; imports win', async () => {
     serveDigitalOcean();
@@ -718,10 +769,11 @@ describe('the CLI', () => {
       'cockroachdb     none (set COCKROACH_API_KEY or COCKROACH_API_JWT)',
       'crunchy-bridge  none (set CB_API_KEY or CRUNCHY_API_KEY)',
       'digitalocean    none (set DIGITALOCEAN_ACCESS_TOKEN or DIGITALOCEAN_TOKEN)',
+      'scaleway-rdb    none (set SCW_SECRET_KEY)',
       '',
     ].join('\n'));
     const json = await runCli(['credentials', '--json'], cliEnv({ DIGITALOCEAN_TOKEN: DO_TOKEN, CRUNCHY_API_KEY: CB_KEY, COCKROACH_API_JWT: CRDB_JWT, ...noGoogle }));
-    expect(JSON.parse(json.stdout).providers.map((p: { variable: string | null }) => p.variable)).toEqual([null, null, null, 'COCKROACH_API_JWT', 'CRUNCHY_API_KEY', 'DIGITALOCEAN_TOKEN']);
+    expect(JSON.parse(json.stdout).providers.map((p: { variable: string | null }) => p.variable)).toEqual([null, null, null, 'COCKROACH_API_JWT', 'CRUNCHY_API_KEY', 'DIGITALOCEAN_TOKEN', null]);
     expectNoSecrets(text.stdout, json.stdout);
   });
 

@@ -72,6 +72,11 @@ const TABLE: Row[] = [
   { input: 'db-postgresql-nyc3-44787-do-user-11136722-0.b.db.ondigitalocean.com', provider: 'digitalocean', trust: 'account' },
   { input: 'private-db-postgresql-nyc3-44787-do-user-11136722-0.b.db.ondigitalocean.com', provider: 'digitalocean' },
   { input: 'mydb-do-user-123456-0.db.ondigitalocean.com', provider: 'digitalocean' },
+  // Scaleway: Managed Database endpoints and Serverless SQL endpoints share scw.cloud
+  { input: 'rw-9b8c7d6e-5f4a-4b3c-8d2e-1f0a9b8c7d6e.rdb.nl-ams.scw.cloud', provider: 'scaleway-rdb', kind: 'instance', region: 'nl-ams', trust: 'account' },
+  { input: '9b8c7d6e-5f4a-4b3c-8d2e-1f0a9b8c7d6e.pg.sdb.fr-par.scw.cloud', provider: 'scaleway', trust: 'public' },
+  { input: 'rw-9b8c7d6e-5f4a-4b3c-8d2e-1f0a9b8c7d6e.rdb.nl-ams.scw.cloud.evil.example', hint: 'No provider' },
+  { input: 'ro-9b8c7d6e-5f4a-4b3c-8d2e-1f0a9b8c7d6e.rdb.nl-ams.scw.cloud', hint: 'No provider' },
   // Heroku classic
   { input: 'ec2-23-23-245-89.compute-1.amazonaws.com', provider: 'heroku', trust: 'none' },
   // Supabase

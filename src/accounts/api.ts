@@ -48,7 +48,7 @@ export function createAccountApi(provider: AccountProvider, credential: AccountC
     }
     const { download } = await import('../download.js');
     const headers: Record<string, string> = { accept: how.accept };
-    if (!how.anonymous) headers.authorization = provider.authorization(credential.token);
+    if (!how.anonymous) headers[provider.authHeader ?? 'authorization'] = provider.authorization(credential.token);
     try {
       const answer = await download(target.href, {
         maxBytes: MAX_API_BYTES,

@@ -66,8 +66,10 @@ export interface AccountProvider {
   readonly tokenVariables: readonly string[];
   /** How to make a token with read access, as a clause for messages. */
   readonly tokenHelp: string;
-  /** The `Authorization` header value for a token. */
+  /** The header value that carries a token (`Bearer ...`, or the key itself). */
   authorization(token: string): string;
+  /** The header it goes in, lower case: `authorization` unless the API wants another (Scaleway: `x-auth-token`). */
+  readonly authHeader?: string;
   /**
    * Find the resource that serves `host` (normalised, lower case).
    * @throws PgcertsError from {@link AccountApi}, or `DECODE_FAILED` for answers of the wrong shape.
