@@ -92,6 +92,19 @@ function capitalize(text: string): string {
   return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
+/**
+ * The bytes of a base64 field of an API answer (DigitalOcean's `ca.certificate`, Linode's
+ * `ca_certificate`, Scaleway's `content`), decoded exactly once.
+ * @throws PgcertsError `DECODE_FAILED` naming the field when it is not base64.
+ */
+export function decodeBase64Field(provider: AccountProvider, url: string, field: string, text: string): Buffer {
+  const compact = text.replace(/\s+/g, '');
+  if (compact === '' || !/^[A-Za-z0-9+/]+={0,2}$/.test(compact) || compact.length % 4 !== 0) {
+    throw new PgcertsError('DECODE_FAILED', `The ${provider.name} API answer from '${url}' has a "${field}" that is not base64. Try again later; if it persists, import the CA instead: \`pgcerts import ${provider.id} <file> --host <host>\`.`);
+  }
+  return Buffer.from(compact, 'base64');
+}
+
 /** Whether a value is a plain JSON object. */
 export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);

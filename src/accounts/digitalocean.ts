@@ -2,7 +2,7 @@
 // one with the host, fetch its CA. Request and response shapes follow DigitalOcean's OpenAPI
 // specification (https://github.com/digitalocean/openapi, specification/resources/databases).
 import { PgcertsError } from '../errors.js';
-import { badShape, isRecord } from './api.js';
+import { badShape, decodeBase64Field, isRecord } from './api.js';
 import type { AccountApi, AccountProvider, AccountResource, ResourceSearch } from './provider.js';
 
 const API = 'https://api.digitalocean.com';
@@ -71,10 +71,6 @@ export const digitalocean: AccountProvider = {
     const certificate = isRecord(answer) && isRecord(answer.ca) ? answer.ca.certificate : undefined;
     if (typeof certificate !== 'string') throw badShape(this, url, 'a "ca.certificate" string');
     // models/ca.yml: "base64 encoding of the certificate"; decoded, it is PEM text.
-    const compact = certificate.replace(/\s+/g, '');
-    if (compact === '' || !/^[A-Za-z0-9+/]+={0,2}$/.test(compact) || compact.length % 4 !== 0) {
-      throw new PgcertsError('DECODE_FAILED', `The DigitalOcean API answer from '${url}' has a "ca.certificate" that is not base64. Try again later; if it persists, import the CA instead: \`pgcerts import digitalocean <file> --host <host>\`.`);
-    }
-    return { bytes: Buffer.from(compact, 'base64'), url };
+    return { bytes: decodeBase64Field(this, url, 'ca.certificate', certificate), url };
   },
 };

@@ -4,7 +4,7 @@
 // Endpoint, GetInstanceCertificate; scw/custom_types.go: a File's content is base64 in JSON;
 // scw/env.go: SCW_SECRET_KEY).
 import { PgcertsError } from '../errors.js';
-import { badShape, isRecord } from './api.js';
+import { badShape, decodeBase64Field, isRecord } from './api.js';
 import type { AccountApi, AccountProvider, AccountResource, FetchedCa, ResourceSearch } from './provider.js';
 
 const API = 'https://api.scaleway.com';
@@ -17,14 +17,6 @@ const MAX_PAGES = 100;
 function hostsOf(instance: Record<string, unknown>): string[] {
   const endpoints: unknown[] = [...(Array.isArray(instance.endpoints) ? instance.endpoints : []), ...(isRecord(instance.endpoint) ? [instance.endpoint] : [])];
   return endpoints.flatMap((endpoint: unknown) => (isRecord(endpoint) && typeof endpoint.hostname === 'string' ? [endpoint.hostname.toLowerCase()] : []));
-}
-
-function decodeBase64(text: string, url: string): Buffer {
-  const compact = text.replace(/\s+/g, '');
-  if (compact === '' || !/^[A-Za-z0-9+/]+={0,2}$/.test(compact) || compact.length % 4 !== 0) {
-    throw new PgcertsError('DECODE_FAILED', `The Scaleway API answer from '${url}' has a "content" that is not base64. Try again later; if it persists, import the certificate instead: \`pgcerts import scaleway-rdb <file> --host <host>\`.`);
-  }
-  return Buffer.from(compact, 'base64');
 }
 
 /** Scaleway's Managed Database API (`GET /rdb/v1/regions/{r}/instances`, `.../instances/{id}/certificate`). */
@@ -66,6 +58,6 @@ export const scalewayRdb: AccountProvider = {
     const url = `${API}/rdb/v1/regions/${resource.region}/instances/${resource.id}/certificate`;
     const answer = await api.getJson(url);
     if (!isRecord(answer) || typeof answer.content !== 'string') throw badShape(this, url, 'a "content" (base64 of the certificate file)');
-    return { bytes: decodeBase64(answer.content, url), url };
+    return { bytes: decodeBase64Field(this, url, 'content', answer.content), url };
   },
 };
