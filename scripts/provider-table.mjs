@@ -21,10 +21,10 @@ function how(trust, account) {
       return 'a public CA: from Node\'s root store (`--offline`) or its published root';
     case 'account':
       if (!account) return '`import` of the file from the console or CLI';
-      // Providers with their own credential chain (Google's): the variable, gcloud, or ADC.
+      // Providers with their own credential chain (Google's, ybm) say what they need in their hint.
       return account.getCredential
-        ? `through the ${account.name} API, with \`GOOGLE_OAUTH_ACCESS_TOKEN\`, gcloud, or application default credentials (\`GOOGLE_APPLICATION_CREDENTIALS\`); or \`import\``
-        : `through the ${account.name} API, with ${account.tokenVariables.map((v) => `\`${v}\``).join(' or ')}; or \`import\``;
+        ? `through ${account.via ?? `the ${account.name} API`} (${account.credentialHint}); or \`import\``
+        : `through ${account.via ?? `the ${account.name} API`}, with ${account.tokenVariables.map((v) => `\`${v}\``).join(' or ')}; or \`import\``;
     default:
       return 'no CA to verify: `require` at best';
   }

@@ -364,7 +364,7 @@ export async function fetchAccountBundle(providerName: string, options: AccountF
     }
     resource = search.resource;
   }
-  const fetched = await account.fetchCa(resource, api);
+  const fetched = await account.fetchCa(resource, api, { credential, env: options.env ?? process.env });
   // The API's word on which CA the resource uses (Cloud SQL's CA mode) decides the checks; a host
   // keeps the cache entry its host rule names, so that the next lookup finds it.
   const shown = fetched.trust === undefined ? undefined : provider.trust.find((t) => t.id === fetched.trust);
@@ -392,6 +392,8 @@ export interface AccountCredentialReport {
   source: string | null;
   /** Every variable it looks at, in order. */
   variables: string[];
+  /** What to do when nothing is found, e.g. `set A or B`, `... or sign in with gcloud`. */
+  hint: string;
   /** Where the token is sent. */
   apiOrigin: string;
 }
@@ -405,6 +407,7 @@ export async function describeAccountCredentials(env: NodeJS.ProcessEnv = proces
     variable: accounts.describeCredential(account, env, homeDir)?.variable ?? null,
     source: accounts.describeCredential(account, env, homeDir)?.label ?? null,
     variables: [...account.tokenVariables],
+    hint: account.credentialHint ?? `set ${account.tokenVariables.join(' or ')}`,
     apiOrigin: account.apiOrigin,
   }));
 }

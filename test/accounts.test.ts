@@ -7,7 +7,7 @@
 // CLI runs spawn the built binary.
 import { X509Certificate } from 'node:crypto';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -267,12 +267,13 @@ describe('DigitalOcean through its API', () => {
     const result = await fetchAccountBundle('digitalocean', options({ DIGITALOCEAN_ACCESS_TOKEN: DO_OTHER_TOKEN, DIGITALOCEAN_TOKEN: DO_TOKEN }, { host: HOST_A }));
     expect(fingerprint(readFileSync(result.path, 'utf8'))).toBe(fingerprint(caA.pem));
     const reports = await describeAccountCredentials({ DIGITALOCEAN_ACCESS_TOKEN: DO_OTHER_TOKEN, DIGITALOCEAN_TOKEN: DO_TOKEN, AIVEN_TOKEN: ' ' }, dir);
-    expect(reports.filter((p) => !p.variables.includes('GOOGLE_OAUTH_ACCESS_TOKEN'))).toEqual([
+    expect(reports.filter((p) => !p.variables.includes('GOOGLE_OAUTH_ACCESS_TOKEN')).map(({ hint: _hint, ...p }) => p)).toEqual([
       { provider: 'aiven', name: 'Aiven', variable: null, source: null, variables: ['AIVEN_AUTH_TOKEN', 'AIVEN_TOKEN'], apiOrigin: 'https://api.aiven.io' },
       { provider: 'cockroachdb', name: 'CockroachDB Cloud', variable: null, source: null, variables: ['COCKROACH_API_KEY', 'COCKROACH_API_JWT'], apiOrigin: 'https://cockroachlabs.cloud' },
       { provider: 'crunchy-bridge', name: 'Crunchy Bridge', variable: null, source: null, variables: ['CB_API_KEY', 'CRUNCHY_API_KEY'], apiOrigin: 'https://api.crunchybridge.com' },
       { provider: 'digitalocean', name: 'DigitalOcean', variable: 'DIGITALOCEAN_ACCESS_TOKEN', source: 'in DIGITALOCEAN_ACCESS_TOKEN', variables: ['DIGITALOCEAN_ACCESS_TOKEN', 'DIGITALOCEAN_TOKEN'], apiOrigin: 'https://api.digitalocean.com' },
       { provider: 'scaleway-rdb', name: 'Scaleway', variable: null, source: null, variables: ['SCW_SECRET_KEY'], apiOrigin: 'https://api.scaleway.com' },
+      { provider: 'yugabyte', name: 'YugabyteDB Aeon', variable: null, source: null, variables: ['YBM_APIKEY'], apiOrigin: 'https://cloud.yugabyte.com' },
     ]);
   });
 
@@ -662,6 +663,46 @@ describe('Scaleway Managed Database through its API', () => {
   });
 });
 
+describe('YugabyteDB Aeon through ybm', () => {
+  const YB_SIMPLE = '740ce33e-4242-4242-a424-cc4242c4242b.aws.yugabyte.cloud';
+
+  /** A fake ybm on PATH: `cluster cert download --out F --force` copies $FAKE_YBM_CERT to F, or fails like a signed-out ybm. */
+  function fakeYbm(): string {
+    const bin = mkdtempSync(join(dir, 'ybm-bin-'));
+    writeFileSync(join(bin, 'ybm'), [
+      '#!/bin/sh',
+      '[ "$1 $2 $3 $4" = "cluster cert download --out" ] && [ "$6" = "--force" ] || { echo "unexpected: $*" >&2; exit 2; }',
+      '[ -n "$YBM_APIKEY" ] || { echo "Error: no valid API key found, run ybm auth" >&2; exit 1; }',
+      // Shell built-ins only: PATH holds nothing but this script.
+      'while IFS= read -r line; do printf "%s\\n" "$line"; done < "$FAKE_YBM_CERT" > "$5"',
+      '',
+    ].join('\n'));
+    chmodSync(join(bin, 'ybm'), 0o755);
+    return bin;
+  }
+
+  it('runs ybm cluster cert download into a private temporary file, keeps the chain, and leaves the API key to ybm', async () => {
+    const root = createCa({ commonName: 'Yugabyte test Root CA' });
+    const intermediate = createIntermediate(root, { commonName: 'Yugabyte test Intermediate CA' });
+    const certFile = join(dir, 'yb-root.crt');
+    writeFileSync(certFile, intermediate.pem + root.pem);
+    const bin = fakeYbm();
+    const env = { PATH: bin, YBM_APIKEY: 'ybSECRETkey-91', FAKE_YBM_CERT: certFile };
+    expect((await describeAccountCredentials(env, dir)).find((p) => p.provider === 'yugabyte')).toMatchObject({ variable: 'ybm', source: `through \`ybm cluster cert download\` (${join(bin, 'ybm')})` });
+    const result = await fetchAccountBundle('yugabyte', options(env, { host: YB_SIMPLE }));
+    expect(result.kept.map((c) => c.sha256).sort()).toEqual([fingerprint(root.pem), fingerprint(intermediate.pem)].sort());
+    expect(result.resource).toEqual({ id: 'account', kind: 'account root' });
+    expect(readdirSync(tmpdir()).filter((name) => name.startsWith('pgcerts-ybm-'))).toEqual([]);
+    const signedOut = await rejection(fetchAccountBundle('yugabyte', options({ PATH: bin, FAKE_YBM_CERT: certFile }, { host: YB_SIMPLE })));
+    expect(signedOut.code).toBe('AUTH_FAILED');
+    expect(signedOut.message).toContain('`ybm cluster cert download` gave no certificate (it exited with 1: "Error: no valid API key found, run ybm auth")');
+    const none = await rejection(fetchAccountBundle('yugabyte', options({ PATH: dir }, { host: YB_SIMPLE })));
+    expect(none).toMatchObject({ code: 'NO_SOURCE' });
+    expect(none.message).toContain('the ybm CLI installed and signed in');
+    for (const text of [signedOut.message, none.message, ...cacheFiles().map((f) => f.text)]) expect(text).not.toContain('ybSECRETkey-91');
+  });
+});
+
 describe('getSslRootCert for account hosts', () => {
   it('fetches through the API when a token is set, then serves the cache without the network; imports win', async () => {
     serveDigitalOcean();
@@ -770,10 +811,11 @@ describe('the CLI', () => {
       'crunchy-bridge  none (set CB_API_KEY or CRUNCHY_API_KEY)',
       'digitalocean    none (set DIGITALOCEAN_ACCESS_TOKEN or DIGITALOCEAN_TOKEN)',
       'scaleway-rdb    none (set SCW_SECRET_KEY)',
+      'yugabyte        none (install ybm and sign it in: ybm auth, or YBM_APIKEY)',
       '',
     ].join('\n'));
     const json = await runCli(['credentials', '--json'], cliEnv({ DIGITALOCEAN_TOKEN: DO_TOKEN, CRUNCHY_API_KEY: CB_KEY, COCKROACH_API_JWT: CRDB_JWT, ...noGoogle }));
-    expect(JSON.parse(json.stdout).providers.map((p: { variable: string | null }) => p.variable)).toEqual([null, null, null, 'COCKROACH_API_JWT', 'CRUNCHY_API_KEY', 'DIGITALOCEAN_TOKEN', null]);
+    expect(JSON.parse(json.stdout).providers.map((p: { variable: string | null }) => p.variable)).toEqual([null, null, null, 'COCKROACH_API_JWT', 'CRUNCHY_API_KEY', 'DIGITALOCEAN_TOKEN', null, null]);
     expectNoSecrets(text.stdout, json.stdout);
   });
 

@@ -21,8 +21,8 @@ describe('README provider table', () => {
     const table = readmeTable(readme) as string;
     for (const account of ACCOUNT_PROVIDERS) {
       const row = table.split('\n').find((line: string) => line.startsWith(`| \`${account.id}\` |`));
-      expect(row, account.id).toContain(`through the ${account.name} API`);
-      expect(row).toContain(`\`${account.tokenVariables[0]}\``);
+      expect(row, account.id).toContain(`through ${account.via ?? `the ${account.name} API`}`);
+      expect(row).toContain(account.credentialHint ?? `\`${account.tokenVariables[0]}\``);
     }
   });
 });

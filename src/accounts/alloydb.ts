@@ -32,6 +32,7 @@ export const alloydb: AccountProvider = {
   tokenVariables: ['GOOGLE_OAUTH_ACCESS_TOKEN', 'GOOGLE_APPLICATION_CREDENTIALS'],
   tokenHelp: 'an access token of an account that may connect to the cluster (roles/alloydb.client): sign in with `gcloud auth login`, or set GOOGLE_OAUTH_ACCESS_TOKEN=$(gcloud auth print-access-token), or point GOOGLE_APPLICATION_CREDENTIALS at a service account key',
   authorization: (token) => `Bearer ${token}`,
+  credentialHint: 'set GOOGLE_OAUTH_ACCESS_TOKEN or GOOGLE_APPLICATION_CREDENTIALS, or sign in with gcloud',
   getCredential: (context) => getGoogleCredential({ ...context, scope: CLOUD_PLATFORM_SCOPE }),
   describeCredential: (env, homeDir) => describeGoogleCredential(env, homeDir),
   resourceFlag: { flag: '--cluster', shape: 'projects/PROJECT/locations/REGION/clusters/CLUSTER', parse: parseClusterName },

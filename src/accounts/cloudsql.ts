@@ -53,6 +53,7 @@ export const cloudsql: AccountProvider = {
   tokenVariables: ['GOOGLE_OAUTH_ACCESS_TOKEN', 'GOOGLE_APPLICATION_CREDENTIALS'],
   tokenHelp: 'an access token of an account that may view the instance (roles/cloudsql.viewer): sign in with `gcloud auth login`, or set GOOGLE_OAUTH_ACCESS_TOKEN=$(gcloud auth print-access-token), or point GOOGLE_APPLICATION_CREDENTIALS at a service account key',
   authorization: (token) => `Bearer ${token}`,
+  credentialHint: 'set GOOGLE_OAUTH_ACCESS_TOKEN or GOOGLE_APPLICATION_CREDENTIALS, or sign in with gcloud',
   getCredential: (context) => getGoogleCredential(context),
   describeCredential: (env, homeDir) => describeGoogleCredential(env, homeDir),
   resourceFlag: { flag: '--instance', shape: 'PROJECT:REGION:INSTANCE', parse: parseConnectionName },

@@ -7,13 +7,14 @@ import { cockroachdb } from './cockroachdb.js';
 import { crunchyBridge } from './crunchy-bridge.js';
 import { digitalocean } from './digitalocean.js';
 import { scalewayRdb } from './scaleway-rdb.js';
+import { yugabyte } from './yugabyte.js';
 import type { AccountCredential, AccountProvider, CredentialContext } from './provider.js';
 
 export type { AccountApi, AccountCredential, AccountProvider, AccountResource, CredentialContext, FetchedCa, ResourceSearch } from './provider.js';
 export { createAccountApi, type AccountApiOptions } from './api.js';
 
 /** Every account provider, sorted by id. */
-export const ACCOUNT_PROVIDERS: readonly AccountProvider[] = [aiven, alloydb, cloudsql, cockroachdb, crunchyBridge, digitalocean, scalewayRdb];
+export const ACCOUNT_PROVIDERS: readonly AccountProvider[] = [aiven, alloydb, cloudsql, cockroachdb, crunchyBridge, digitalocean, scalewayRdb, yugabyte];
 
 /** The account provider for a registry provider id, or `undefined` when pgcerts has none for it. */
 export function findAccountProvider(id: string): AccountProvider | undefined {

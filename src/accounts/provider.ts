@@ -80,13 +80,17 @@ export interface AccountProvider {
    * base64 where the API wraps them), and the URL they came from.
    * @throws PgcertsError from {@link AccountApi}, or `DECODE_FAILED` for answers of the wrong shape.
    */
-  fetchCa(resource: AccountResource, api: AccountApi): Promise<FetchedCa>;
+  fetchCa(resource: AccountResource, api: AccountApi, context?: { credential: AccountCredential; env: NodeJS.ProcessEnv }): Promise<FetchedCa>;
   /**
    * Providers whose token does not come from one variable (Google: gcloud, credential files):
    * find a token, running the provider's CLI or exchanging a stored credential when needed.
    * Without it, the first of {@link tokenVariables} that is set is the token.
    */
   getCredential?(context: CredentialContext): Promise<AccountCredential | undefined>;
+  /** How pgcerts reaches it, for docs: default `the <name> API`. */
+  readonly via?: string;
+  /** For `pgcerts credentials` when nothing is found: what to do, short (default: set the token variables). */
+  readonly credentialHint?: string;
   /** What {@link getCredential} would use, without running or sending anything. */
   describeCredential?(env: NodeJS.ProcessEnv, homeDir?: string): { variable: string; label: string } | undefined;
   /**

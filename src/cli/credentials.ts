@@ -9,7 +9,7 @@ export async function runCredentials(flags: { json?: boolean }, env: NodeJS.Proc
   } else {
     const width = Math.max(...providers.map((p) => p.provider.length));
     for (const p of providers) {
-      out(`${p.provider.padEnd(width)}  ${p.source === null ? `none (set ${p.variables.join(' or ')}${p.variables.includes('GOOGLE_OAUTH_ACCESS_TOKEN') ? ', or sign in with gcloud' : ''})` : p.source === `in ${p.variable}` ? p.variable : `${p.variable}: ${p.source}`}`);
+      out(`${p.provider.padEnd(width)}  ${p.source === null ? `none (${p.hint})` : p.source === `in ${p.variable}` ? p.variable : `${p.variable}: ${p.source}`}`);
     }
   }
   return EXIT.ok;
