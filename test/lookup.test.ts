@@ -99,6 +99,68 @@ const TABLE: Row[] = [
   { input: '740ce33e-4242-4242-a424-cc4242c4242b.aws.yugabyte.cloud', provider: 'yugabyte', trust: 'account' },
   { input: 'dpg-cvgr7h8fnakc73elosj0-a.oregon-postgres.render.com', provider: 'render' },
   { input: 'roundhouse.proxy.rlwy.net', provider: 'railway', trust: 'none' },
+  // Providers added in registry 1.1.0. Yandex Managed Service for PostgreSQL
+  { input: 'c-c9q1x2y3z4a5b6c7d8e9.rw.mdb.yandexcloud.net', provider: 'yandex', kind: 'cluster', trust: 'bundle', url: 'https://storage.yandexcloud.net/cloud-certs/CA.pem' },
+  { input: 'c-c9q1x2y3z4a5b6c7d8e9.ro.mdb.yandexcloud.net', provider: 'yandex', kind: 'cluster-ro' },
+  { input: 'c-billing-pg-b1gabc123def456ghi78.rw.mdb.yandexcloud.net', provider: 'yandex', kind: 'cluster' },
+  { input: 'h-replica-2-pg-b1gabc123def456ghi78.mdb.yandexcloud.net', provider: 'yandex', kind: 'host-alias' },
+  { input: 'postgres://u:pw@rc1b-abcdefgh12345678.mdb.yandexcloud.net:6432/db?sslmode=verify-full', provider: 'yandex', kind: 'host' },
+  { input: 'rc1a-abcdefgh12345678.mdb.yandexcloud.net.evil.example', hint: 'No provider' },
+  { input: 'rc1a-abcdefgh12345678.evilmdb.yandexcloud.net', hint: 'No provider' },
+  { input: 'c-c9q1x2y3z4a5b6c7d8e9.rw.mdb.yandexcloud.net.attacker.net', hint: 'No provider' },
+  // PlanetScale for Postgres
+  { input: 'abcd1234ef-useast1-1.horizon.psdb.cloud', provider: 'planetscale', kind: 'direct', region: 'useast1', trust: 'account' },
+  { input: 'postgresql://u:pw@abcd1234ef-useast1-1.horizon.psdb.cloud:6432/postgres', provider: 'planetscale', kind: 'direct' },
+  { input: 'mydb.pg.psdb.cloud', provider: 'planetscale', kind: 'endpoint' },
+  { input: 'mydb.private-pg.psdb.cloud', provider: 'planetscale', kind: 'private' },
+  { input: 'abcd1234ef-useast1-1.horizon.psdb.cloud.evil.example', hint: 'No provider' },
+  { input: 'abcd1234ef-useast1-1.evilhorizon.psdb.cloud', hint: 'No provider' },
+  { input: 'pg.psdb.cloud', hint: 'No provider' },
+  // Ubicloud
+  { input: 'app-db.pg4r8t2w6y0u3i7o1p5a9s3d7f.postgres.ubicloud.com', provider: 'ubicloud', kind: 'database', trust: 'account' },
+  { input: 'app-db.postgres.ubicloud.com', provider: 'ubicloud', kind: 'database-v1' },
+  { input: 'app-db.pg4r8t2w6y0u3i7o1p5a9s3d7f.postgres.ubicloud.com.evil.example', hint: 'No provider' },
+  { input: 'app-db.evilpostgres.ubicloud.com', hint: 'No provider' },
+  // Akamai / Linode
+  { input: 'a100200-akamai-prod-3004005-default.g2a.akamaidb.net', provider: 'linode', kind: 'database', trust: 'account' },
+  { input: 'lin-98765-4321-pgsql-primary.servers.linodedb.net', provider: 'linode', kind: 'legacy' },
+  { input: 'lin-98765-4321-pgsql-primary-private.servers.linodedb.net', provider: 'linode', kind: 'legacy-private' },
+  { input: 'a100200-akamai-prod-3004005-default.g2a.akamaidb.net.evil.example', hint: 'No provider' },
+  { input: 'a100200-akamai-prod-3004005-default.g2a.evilakamaidb.net', hint: 'No provider' },
+  { input: 'lin-98765-4321-pgsql-primary.servers.linodedb.net.attacker.net', hint: 'No provider' },
+  // Vultr
+  { input: 'vultr-prod-0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d-vultr-prod-9f3a.vultrdb.com', provider: 'vultr', kind: 'database', trust: 'account' },
+  { input: 'vultr-prod-0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d-vultr-prod-9f3a.vultrdb.com.evil.example', hint: 'No provider' },
+  { input: 'vultr-prod-0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d-vultr-prod-9f3a.evilvultrdb.com', hint: 'No provider' },
+  // OVHcloud
+  { input: 'postgresql-1a2b3c4d-o5e6f7a8b.database.cloud.ovh.net', provider: 'ovhcloud', kind: 'service', trust: 'account' },
+  { input: 'mysql-1a2b3c4d-o5e6f7a8b.database.cloud.ovh.net', hint: 'No provider' },
+  { input: 'postgresql-1a2b3c4d-o5e6f7a8b.database.cloud.ovh.net.evil.example', hint: 'No provider' },
+  // Exoscale: named under aivencloud.com, and it must not be taken for Aiven
+  { input: 'billing-pg-exoscale-0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0.aivencloud.com', provider: 'exoscale', kind: 'service', trust: 'account' },
+  { input: 'postgres://avnadmin:pw@billing-pg-exoscale-0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0.aivencloud.com:21699/defaultdb', provider: 'exoscale' },
+  { input: 'billing-pg-exoscale-notauuid.aivencloud.com', provider: 'aiven' },
+  { input: 'billing-pg-exoscale-0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0.aivencloud.com.evil.example', hint: 'No provider' },
+  { input: 'billing-pg-exoscale-0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0.evilaivencloud.com', hint: 'No provider' },
+  // IBM Cloud Databases for PostgreSQL
+  { input: '0c4e9a2b-7d31-4f5e-9b8a-6c2d1e0f3a4b.0123456789abcdef0123456789abcdef.databases.appdomain.cloud', provider: 'ibm-cloud-databases', kind: 'deployment', trust: 'account' },
+  { input: 'postgres://admin:pw@0c4e9a2b-7d31-4f5e-9b8a-6c2d1e0f3a4b.0123456789abcdef0123456789abcdef.databases.appdomain.cloud:31234/ibmclouddb?sslmode=verify-full', provider: 'ibm-cloud-databases' },
+  { input: 'mydb.databases.appdomain.cloud', hint: 'No provider' },
+  { input: '0c4e9a2b-7d31-4f5e-9b8a-6c2d1e0f3a4b.0123456789abcdef0123456789abcdef.databases.appdomain.cloud.evil.example', hint: 'No provider' },
+  // CA unknown: Prisma Postgres, Nile, Xata, Fly.io Managed Postgres (sslmode=require)
+  { input: 'db.prisma.io', provider: 'prisma-postgres', kind: 'direct', trust: 'none' },
+  { input: 'postgres://0123abcd:pw@pooled.db.prisma.io:5432/postgres?sslmode=require', provider: 'prisma-postgres', kind: 'pooler', trust: 'none' },
+  { input: 'evildb.prisma.io', hint: 'No provider' },
+  { input: 'db.prisma.io.evil.example', hint: 'No provider' },
+  { input: 'www.prisma.io', hint: 'No provider' },
+  { input: 'us-west-2.db.thenile.dev', provider: 'nile', region: 'us-west-2', trust: 'none' },
+  { input: 'db.thenile.dev', hint: 'No provider' },
+  { input: 'eu-west-1.sql.xata.sh', provider: 'xata', region: 'eu-west-1', trust: 'none' },
+  { input: 'eu-west-1.sql.xata.sh.evil.example', hint: 'No provider' },
+  { input: 'pgbouncer.k2j4h6g8f0d1s3a5.flympg.net', provider: 'fly-mpg', kind: 'pooler', trust: 'none' },
+  { input: 'direct.k2j4h6g8f0d1s3a5.flympg.net', provider: 'fly-mpg', kind: 'direct' },
+  { input: 'replica.k2j4h6g8f0d1s3a5.flympg.net', hint: 'No provider' },
+  { input: 'direct.k2j4h6g8f0d1s3a5.evilflympg.net', hint: 'No provider' },
   // Local, addresses, garbage
   { input: 'localhost', hint: 'local' },
   { input: 'LOCALHOST.', hint: 'local' },
@@ -175,6 +237,28 @@ describe('lookup', () => {
     expect(none?.sslmode).toBe('require');
     expect(none?.reason).toBeTruthy();
     expect(none?.alternative).toBeTruthy();
+  });
+
+  it('sends Exoscale hosts under aivencloud.com to Exoscale\'s API, and other aivencloud.com hosts to Aiven\'s', () => {
+    const exoscale = lookup('billing-pg-exoscale-0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0.aivencloud.com')[0]?.match;
+    expect(exoscale?.provider).toBe('exoscale');
+    expect(exoscale?.obtain?.map((s) => s.how).join(' ')).toContain('exoscale.com/v2/dbaas-ca-certificate');
+    expect(exoscale?.obtain?.map((s) => s.how).join(' ')).not.toContain('api.aiven.io');
+    expect(lookup('pg-3e869258-ememeden6-ec13.a.aivencloud.com')[0]?.match?.provider).toBe('aiven');
+  });
+
+  it('offers the system store for PlanetScale and recommends only require where the CA is unknown', () => {
+    const planetscale = lookup('abcd1234ef-useast1-1.horizon.psdb.cloud')[0]?.match;
+    expect(planetscale?.sslmode).toBe('verify-full');
+    expect(planetscale?.trust.systemTrustStore).toBe(true);
+    expect(planetscale?.roots).toBeUndefined();
+    for (const host of ['db.prisma.io', 'eu-central-1.db.thenile.dev', 'us-east-1.sql.xata.sh', 'direct.abc.flympg.net']) {
+      const match = lookup(host)[0]?.match;
+      expect(match?.trust.kind, host).toBe('none');
+      expect(match?.sslmode, host).toBe('require');
+      expect(match?.reason, host).toBeTruthy();
+      expect(match?.alternative, host).toBeTruthy();
+    }
   });
 
   it('says so when a URL names no host', () => {
