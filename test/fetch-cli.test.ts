@@ -180,9 +180,10 @@ describe('pgcerts fetch', () => {
     expect(again.status).toBe(0);
     expect(again.stderr).toContain('unchanged, the cached copy is current');
     expect(server.requests.length).toBe(requests);
-    // --force downloads; here the mirror has no such file, so it falls back to Node's roots.
+    // --force downloads each pinned root (ISRG Root X1 and X2); here the mirror has no such
+    // files, so it falls back to Node's roots.
     const forced = await runCli(['fetch', 'neon', '--force', '--retries', '0'], env);
-    expect(server.requests.length).toBe(requests + 1);
+    expect(server.requests.length).toBe(requests + 2);
     expect(forced.stderr).toContain("Building the neon bundle from Node's built-in root store instead");
     expect(forced.status).toBe(0);
   });

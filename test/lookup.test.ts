@@ -41,6 +41,17 @@ const TABLE: Row[] = [
   { input: 'mydb.abc123xyz.us-gov-east-1.rds.amazonaws.com', provider: 'rds', partition: 'aws-us-gov', region: 'us-gov-east-1', url: `${RDS_GOV}/us-gov-east-1/us-gov-east-1-bundle.pem` },
   { input: 'test-postgres.cluster-123456789012.rds.cn-northwest-1.amazonaws.com.cn', provider: 'rds', partition: 'aws-cn', region: 'cn-northwest-1', url: `${RDS_CN}/cn-northwest-1/cn-northwest-1-bundle.pem` },
   { input: 'mydb.abc123xyz.cn-north-1.rds.amazonaws.com.cn', provider: 'rds', partition: 'aws-cn', region: 'cn-north-1', url: `${RDS_CN}/cn-north-1/cn-north-1-bundle.pem` },
+  // Newer commercial Regions without a regional bundle in the registry fall back to the global one.
+  { input: 'mydb.abc123xyz.ap-east-2.rds.amazonaws.com', provider: 'rds', partition: 'aws', region: 'ap-east-2', url: `${RDS}/global/global-bundle.pem` },
+  { input: 'mydb.abc123xyz.ap-southeast-6.rds.amazonaws.com', provider: 'rds', partition: 'aws', region: 'ap-southeast-6', url: `${RDS}/global/global-bundle.pem` },
+  // AWS European Sovereign Cloud: recognised, CA bundle unknown.
+  { input: 'mydb.abc123xyz.eusc-de-east-1.rds.amazonaws.eu', provider: 'rds', kind: 'instance', partition: 'aws-eusc', region: 'eusc-de-east-1', trust: 'none' },
+  { input: 'MYDB.ABC123XYZ.EUSC-DE-EAST-1.RDS.AMAZONAWS.EU.', provider: 'rds', partition: 'aws-eusc', region: 'eusc-de-east-1' },
+  { input: 'mydb.abc123xyz.eusc-de-east-1.rds.amazonaws.eu.evil.example', hint: 'No provider' },
+  { input: 'mydb.abc123xyz.eusc-de-east-1.evilrds.amazonaws.eu', hint: 'No provider' },
+  { input: 'mydb.abc123xyz.us-east-1.rds.amazonaws.eu', hint: 'No provider' },
+  { input: 'mydb.abc123xyz.eusc-de-east-1.rds.amazonaws.com', hint: 'No provider' },
+  { input: 'rds.amazonaws.eu', hint: 'No provider' },
   // RDS lookalikes
   { input: 'rds.amazonaws.com.evil.example', hint: 'No provider' },
   { input: 'evilrds.amazonaws.com', hint: 'No provider' },
@@ -59,6 +70,19 @@ const TABLE: Row[] = [
   { input: 'default-workgroup.123456789012.us-east-1.redshift-serverless.amazonaws.com', provider: 'redshift', region: 'us-east-1' },
   // Google Cloud SQL
   { input: '298474959c18.25pf3r4b6sfkn.asia-northeast2.sql.goog', provider: 'cloudsql', trust: 'account' },
+  { input: '0a1b2c3d4e5f.my-project-label.us-central1.sql.goog', provider: 'cloudsql', kind: 'instance', region: 'us-central1', trust: 'account' },
+  { input: '0a1b2c3d4e5f.abcdefghijk.europe-west4.sql-psa.goog', provider: 'cloudsql', kind: 'psa', region: 'europe-west4', trust: 'account' },
+  { input: '9f8e7d6c5b4a.abcdefghijk.asia-east1.sql-psc.goog', provider: 'cloudsql', kind: 'psc', region: 'asia-east1', trust: 'account' },
+  { input: '9f8e7d6c5b4a.abcdefghijk.global.sql.goog', provider: 'cloudsql', kind: 'write-endpoint', trust: 'account' },
+  { input: '9f8e7d6c5b4a.abcdefghijk.global.sql-psa.goog', provider: 'cloudsql', kind: 'write-endpoint' },
+  { input: '9f8e7d6c5b4a.abcdefghijk.global.sql-psc.goog', provider: 'cloudsql', kind: 'write-endpoint' },
+  // The instance label is 12 hex characters, and a region holds a dash.
+  { input: 'myinstance12.abcdefghijk.us-central1.sql.goog', hint: 'No provider' },
+  { input: '0a1b2c3d4e5.abcdefghijk.us-central1.sql-psc.goog', hint: 'No provider' },
+  { input: '0a1b2c3d4e5f.abcdefghijk.uscentral1.sql.goog', hint: 'No provider' },
+  { input: '0a1b2c3d4e5f.abcdefghijk.us-central1.sql-psc.goog.evil.example', hint: 'No provider' },
+  { input: '0a1b2c3d4e5f.abcdefghijk.us-central1.evilsql-psc.goog', hint: 'No provider' },
+  { input: 'global.sql.goog', hint: 'No provider' },
   { input: '34.66.12.3', hint: 'Cloud SQL' },
   // Azure Flexible Server in three clouds
   { input: 'mydemoserver.postgres.database.azure.com', provider: 'azure', partition: 'azure-public', trust: 'public' },
@@ -66,6 +90,10 @@ const TABLE: Row[] = [
   { input: 'mydemoserver.postgres.database.chinacloudapi.cn', provider: 'azure', partition: 'azure-china', trust: 'public' },
   { input: 'postgres.database.azure.com', hint: 'No provider' },
   { input: 'mydemoserver.postgres.database.azure.com.attacker.net', hint: 'No provider' },
+  { input: 'mydemoserver.private.postgres.database.azure.com', provider: 'azure', kind: 'private-dns', partition: 'azure-public', trust: 'public' },
+  { input: 'private.postgres.database.azure.com', provider: 'azure', kind: 'flexible-server' },
+  { input: 'mydemoserver.private.postgres.database.azure.com.evil.example', hint: 'No provider' },
+  { input: 'mydemoserver.evilprivate.postgres.database.azure.com', hint: 'No provider' },
   // Citus: Azure Cosmos DB for PostgreSQL
   { input: 'c-mycluster.abcdef123456.postgres.cosmos.azure.com', provider: 'citus', trust: 'public' },
   // DigitalOcean
@@ -97,6 +125,13 @@ const TABLE: Row[] = [
   { input: 's5pq0es2cy.vfbtkqzhtm.tsdb.cloud.timescale.com', provider: 'timescale' },
   { input: 'university-cluster-2513.6zw.cockroachlabs.cloud', provider: 'cockroachdb' },
   { input: '740ce33e-4242-4242-a424-cc4242c4242b.aws.yugabyte.cloud', provider: 'yugabyte', trust: 'account' },
+  { input: 'us-east-1.68e64730-aaaa-4bbb-8ccc-ddddeeeeffff.aws.yugabyte.cloud', provider: 'yugabyte', region: 'us-east-1', trust: 'account' },
+  { input: 'asia-south1.509ecc4c-1234-4abc-9def-0123456789ab.gcp.yugabyte.cloud', provider: 'yugabyte', region: 'asia-south1' },
+  { input: '509ecc4c-1234-4abc-9def-0123456789ab.gcp.yugabyte.cloud', provider: 'yugabyte' },
+  { input: 'us-east-1.68e64730-aaaa-4bbb-8ccc-ddddeeeeffff.aws.yugabyte.cloud.evil.example', hint: 'No provider' },
+  { input: 'us-east-1.68e64730-aaaa-4bbb-8ccc-ddddeeeeffff.aws.evilyugabyte.cloud', hint: 'No provider' },
+  { input: 'us-east-1.not-a-cluster-id.aws.yugabyte.cloud', hint: 'No provider' },
+  { input: '68e64730-aaaa-4bbb-8ccc-ddddeeeeffff.oci.yugabyte.cloud', hint: 'No provider' },
   { input: 'dpg-cvgr7h8fnakc73elosj0-a.oregon-postgres.render.com', provider: 'render' },
   { input: 'roundhouse.proxy.rlwy.net', provider: 'railway', trust: 'none' },
   // Providers added in registry 1.1.0. Yandex Managed Service for PostgreSQL
@@ -259,6 +294,20 @@ describe('lookup', () => {
       expect(match?.reason, host).toBeTruthy();
       expect(match?.alternative, host).toBeTruthy();
     }
+  });
+
+  it('recognises RDS in the EU Sovereign Cloud without guessing a CA', () => {
+    const match = lookup('mydb.abc123xyz.eusc-de-east-1.rds.amazonaws.eu')[0]?.match;
+    expect(match?.trust).toMatchObject({ id: 'aws-eusc', kind: 'none' });
+    expect(match?.source).toBeUndefined();
+    expect(match?.roots).toBeUndefined();
+    expect(match?.reason).toContain('EU Sovereign Cloud');
+  });
+
+  it('says that a Cloud SQL global write endpoint leads to the primary', () => {
+    const match = lookup('9f8e7d6c5b4a.abcdefghijk.global.sql.goog')[0]?.match;
+    expect(match?.region).toBeUndefined();
+    expect(match?.notes[0]).toContain('primary');
   });
 
   it('says so when a URL names no host', () => {

@@ -53,6 +53,15 @@ describe('registry build', () => {
     }
   });
 
+  it('moves its version, changelog entry and registry.json together', () => {
+    const meta = JSON.parse(readFileSync(join(root, 'registry', 'meta.json'), 'utf8')) as { version: string };
+    const built = JSON.parse(readFileSync(join(root, 'registry', 'registry.json'), 'utf8')) as { version: string };
+    const changelog = readFileSync(join(root, 'registry', 'CHANGELOG.md'), 'utf8');
+    expect(built.version).toBe(meta.version);
+    // The newest entry is the current version, with a date.
+    expect(/^## (\S+) \(\d{4}-\d{2}-\d{2}\)$/m.exec(changelog)?.[1], 'add a registry/CHANGELOG.md entry for the new version').toBe(meta.version);
+  });
+
   it('records a content hash that matches the providers', () => {
     expect(createHash('sha256').update(JSON.stringify(data.providers)).digest('hex')).toBe(data.contentSha256);
     expect(data.providers.map((p) => p.id)).toEqual([...data.providers.map((p) => p.id)].sort());
