@@ -115,6 +115,12 @@ const TABLE: Row[] = [
   { input: 'supabase.co', hint: 'No provider' },
   // Neon
   { input: 'ep-cool-darkness-123456.us-east-2.aws.neon.tech', provider: 'neon', kind: 'endpoint', region: 'us-east-2', trust: 'public' },
+  // Neon's cell labels (c-N) in newer projects' names
+  { input: 'ep-plain-mountain-aelv7gf4-pooler.c-2.us-east-2.aws.neon.tech', provider: 'neon', kind: 'pooler', region: 'us-east-2', trust: 'public' },
+  { input: 'ep-plain-mountain-aelv7gf4.c-2.us-east-2.aws.neon.tech', provider: 'neon', kind: 'endpoint', region: 'us-east-2', trust: 'public' },
+  { input: 'ep-old-fire-ae5lg5tk-pooler.c-3.eu-central-1.aws.neon.tech', provider: 'neon', kind: 'pooler', region: 'eu-central-1' },
+  { input: 'ep-plain-mountain-aelv7gf4-pooler.c-2.us-east-2.aws.neon.tech.evil.example', hint: 'No provider' },
+  { input: 'ep-plain-mountain-aelv7gf4-pooler.c-2.us-east-2.aws.neon-tech.com', hint: 'No provider' },
   { input: 'ep-cool-darkness-123456-pooler.us-east-2.aws.neon.tech', provider: 'neon', kind: 'pooler', region: 'us-east-2' },
   { input: 'EP-COOL-DARKNESS-123456.US-EAST-2.AWS.NEON.TECH.', provider: 'neon', region: 'us-east-2' },
   { input: 'neon.tech', hint: 'No provider' },
