@@ -272,6 +272,7 @@ describe('DigitalOcean through its API', () => {
       { provider: 'cockroachdb', name: 'CockroachDB Cloud', variable: null, source: null, variables: ['COCKROACH_API_KEY', 'COCKROACH_API_JWT'], apiOrigin: 'https://cockroachlabs.cloud' },
       { provider: 'crunchy-bridge', name: 'Crunchy Bridge', variable: null, source: null, variables: ['CB_API_KEY', 'CRUNCHY_API_KEY'], apiOrigin: 'https://api.crunchybridge.com' },
       { provider: 'digitalocean', name: 'DigitalOcean', variable: 'DIGITALOCEAN_ACCESS_TOKEN', source: 'in DIGITALOCEAN_ACCESS_TOKEN', variables: ['DIGITALOCEAN_ACCESS_TOKEN', 'DIGITALOCEAN_TOKEN'], apiOrigin: 'https://api.digitalocean.com' },
+      { provider: 'linode', name: 'Linode', variable: null, source: null, variables: ['LINODE_CLI_TOKEN', 'LINODE_TOKEN'], apiOrigin: 'https://api.linode.com' },
       { provider: 'scaleway-rdb', name: 'Scaleway', variable: null, source: null, variables: ['SCW_SECRET_KEY'], apiOrigin: 'https://api.scaleway.com' },
       { provider: 'yugabyte', name: 'YugabyteDB Aeon', variable: null, source: null, variables: ['YBM_APIKEY'], apiOrigin: 'https://cloud.yugabyte.com' },
     ]);
@@ -703,6 +704,43 @@ describe('YugabyteDB Aeon through ybm', () => {
   });
 });
 
+describe('Akamai Cloud (Linode) through its API', () => {
+  const LINODE_TOKEN = 'linodeSECRET5a4b3c';
+  const LIN = '/api.linode.com';
+  const NEW_HOST = 'a225891-akamai-prod-1798333-default.g2a.akamaidb.net';
+  const LEGACY_STANDBY = 'lin-12345-6789-pgsql-primary-private.servers.linodedb.net';
+
+  function serveLinode(ca: TestCertificate): void {
+    const answer = (body: unknown) => (req: IncomingMessage, res: ServerResponse) => {
+      if (req.headers.authorization !== `Bearer ${LINODE_TOKEN}`) {
+        res.writeHead(401, { 'content-type': 'application/json' }).end('{"errors":[{"reason":"Invalid Token"}]}');
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    };
+    server.routes[`${LIN}/v4/databases/postgresql/instances?page=1&page_size=100`] = answer({ data: [{ id: 101, label: 'legacy', hosts: { primary: 'lin-12345-6789-pgsql-primary.servers.linodedb.net', secondary: LEGACY_STANDBY } }], page: 1, pages: 2, results: 2 });
+    server.routes[`${LIN}/v4/databases/postgresql/instances?page=2&page_size=100`] = answer({ data: [{ id: 202, label: 'shop', region: 'us-ord', hosts: { primary: NEW_HOST, secondary: null } }], page: 2, pages: 2, results: 2 });
+    server.routes[`${LIN}/v4/databases/postgresql/instances/101/ssl`] = answer({ ca_certificate: b64(caA.pem) });
+    server.routes[`${LIN}/v4/databases/postgresql/instances/202/ssl`] = answer({ ca_certificate: b64(ca.pem) });
+  }
+
+  it('pages through the PostgreSQL databases, matches primary and secondary hosts, decodes ca_certificate; LINODE_CLI_TOKEN first', async () => {
+    const ca = createCa({ commonName: 'Linode test database CA' });
+    serveLinode(ca);
+    const result = await fetchAccountBundle('linode', options({ LINODE_TOKEN, LINODE_CLI_TOKEN: LINODE_TOKEN }, { host: NEW_HOST }));
+    expect(fingerprint(readFileSync(result.path, 'utf8'))).toBe(fingerprint(ca.pem));
+    expect(result.resource).toEqual({ id: '202', kind: 'database', name: 'shop', region: 'us-ord' });
+    expect(server.requests.map((r) => r.path).at(-1)).toBe(`${LIN}/v4/databases/postgresql/instances/202/ssl`);
+    const standby = await fetchAccountBundle('linode', options({ LINODE_TOKEN }, { host: LEGACY_STANDBY }));
+    expect(fingerprint(readFileSync(standby.path, 'utf8'))).toBe(fingerprint(caA.pem));
+    const refused = await rejection(fetchAccountBundle('linode', options({ LINODE_CLI_TOKEN: 'wrong', LINODE_TOKEN }, { host: NEW_HOST })));
+    expect(refused.message).toContain('The Linode API refused the token in LINODE_CLI_TOKEN (HTTP 401');
+    const missing = await rejection(fetchAccountBundle('linode', options({ LINODE_TOKEN }, { host: 'a1-akamai-prod-2-default.g2a.akamaidb.net' })));
+    expect(missing.message).toContain('None of the 2 PostgreSQL databases');
+    for (const text of [refused.message, missing.message, ...cacheFiles().map((f) => f.text)]) expect(text).not.toContain(LINODE_TOKEN);
+  });
+});
+
 describe('getSslRootCert for account hosts', () => {
   it('fetches through the API when a token is set, then serves the cache without the network; imports win', async () => {
     serveDigitalOcean();
@@ -810,12 +848,13 @@ describe('the CLI', () => {
       'cockroachdb     none (set COCKROACH_API_KEY or COCKROACH_API_JWT)',
       'crunchy-bridge  none (set CB_API_KEY or CRUNCHY_API_KEY)',
       'digitalocean    none (set DIGITALOCEAN_ACCESS_TOKEN or DIGITALOCEAN_TOKEN)',
+      'linode          none (set LINODE_CLI_TOKEN or LINODE_TOKEN)',
       'scaleway-rdb    none (set SCW_SECRET_KEY)',
       'yugabyte        none (install ybm and sign it in: ybm auth, or YBM_APIKEY)',
       '',
     ].join('\n'));
     const json = await runCli(['credentials', '--json'], cliEnv({ DIGITALOCEAN_TOKEN: DO_TOKEN, CRUNCHY_API_KEY: CB_KEY, COCKROACH_API_JWT: CRDB_JWT, ...noGoogle }));
-    expect(JSON.parse(json.stdout).providers.map((p: { variable: string | null }) => p.variable)).toEqual([null, null, null, 'COCKROACH_API_JWT', 'CRUNCHY_API_KEY', 'DIGITALOCEAN_TOKEN', null, null]);
+    expect(JSON.parse(json.stdout).providers.map((p: { variable: string | null }) => p.variable)).toEqual([null, null, null, 'COCKROACH_API_JWT', 'CRUNCHY_API_KEY', 'DIGITALOCEAN_TOKEN', null, null, null]);
     expectNoSecrets(text.stdout, json.stdout);
   });
 

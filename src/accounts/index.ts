@@ -6,6 +6,7 @@ import { cloudsql } from './cloudsql.js';
 import { cockroachdb } from './cockroachdb.js';
 import { crunchyBridge } from './crunchy-bridge.js';
 import { digitalocean } from './digitalocean.js';
+import { linode } from './linode.js';
 import { scalewayRdb } from './scaleway-rdb.js';
 import { yugabyte } from './yugabyte.js';
 import type { AccountCredential, AccountProvider, CredentialContext } from './provider.js';
@@ -14,7 +15,7 @@ export type { AccountApi, AccountCredential, AccountProvider, AccountResource, C
 export { createAccountApi, type AccountApiOptions } from './api.js';
 
 /** Every account provider, sorted by id. */
-export const ACCOUNT_PROVIDERS: readonly AccountProvider[] = [aiven, alloydb, cloudsql, cockroachdb, crunchyBridge, digitalocean, scalewayRdb, yugabyte];
+export const ACCOUNT_PROVIDERS: readonly AccountProvider[] = [aiven, alloydb, cloudsql, cockroachdb, crunchyBridge, digitalocean, linode, scalewayRdb, yugabyte];
 
 /** The account provider for a registry provider id, or `undefined` when pgcerts has none for it. */
 export function findAccountProvider(id: string): AccountProvider | undefined {
