@@ -463,18 +463,20 @@ function cacheName(key: CacheKey): string {
 
 /** The command that replaces a cached entry. */
 /**
- * The fetch flag that names an account CA's cache key: an entry fetched by resource is keyed by
- * its id, which no host name looks like: an AlloyDB cluster name (`projects/...`, with "/") or a
- * Cloud SQL connection name (with ":").
+ * The fetch flag and value that name an account CA's cache key: an entry fetched by resource is
+ * keyed `<flag>=<id>` (`instance=p:r:i`, `cluster=<uuid>`, `project=<name>`), others by host.
  */
-function accountFlag(key: CacheKey): '--host' | '--instance' | '--cluster' {
-  if (key.host?.includes('/')) return '--cluster';
-  return key.host?.includes(':') ? '--instance' : '--host';
+function accountFlag(key: CacheKey): { flag: string; value: string } {
+  const m = /^(instance|cluster|project)=(.+)$/.exec(key.host ?? '');
+  return m ? { flag: `--${m[1]}`, value: m[2] as string } : { flag: '--host', value: key.host ?? '<host>' };
 }
 
 function refetchCommand(ctx: Context, key: CacheKey, force: boolean): string {
   if (key.source === IMPORT_SOURCE) return `\`pgcerts import ${key.provider} <file>${key.host === undefined ? '' : ` --host ${key.host}`}\``;
-  if (key.source === ACCOUNT_SOURCE) return `\`pgcerts fetch ${key.provider} ${accountFlag(key)} ${key.host ?? '<host>'}\``;
+  if (key.source === ACCOUNT_SOURCE) {
+    const { flag, value } = accountFlag(key);
+    return `\`pgcerts fetch ${key.provider} ${flag} ${value}\``;
+  }
   const provider = ctx.registry.findProvider(key.provider);
   let defaultTrust: string | undefined;
   try {
@@ -781,14 +783,14 @@ async function refreshAll(ctx: Context, options: CheckOptions, cached: Array<Cac
 async function refreshAccount(ctx: Context, options: CheckOptions, target: CheckTarget, entry: CacheEntry, cacheDir: string): Promise<void> {
   const key = entry.meta.key;
   const { fetchAccountBundle } = await import('./fetch.js');
-  const flag = accountFlag(key);
+  const { flag, value } = accountFlag(key);
   const byResource = flag !== '--host';
-  const what = `the ${key.provider} CA of ${flag === '--host' ? 'host' : flag.slice(2)} ${key.host ?? '?'}`;
+  const what = `the ${key.provider} CA of ${flag.slice(2)} ${value}`;
   try {
     await new BundleCache(cacheDir).write(key, entry.pem, copyFields(entry.meta));
     const result = await fetchAccountBundle(key.provider, {
       registry: ctx.registry, cacheDir, mirror: options.mirror, download: options.download, now: ctx.now, env: options.env, homeDir: options.homeDir,
-      ...(byResource ? { resource: key.host } : { host: key.host }),
+      ...(byResource ? { resource: value } : { host: value }),
     });
     const before = new Set(entry.meta.certificates.map((c) => c.sha256));
     const after = new Set(result.kept.map((c) => c.sha256));

@@ -374,8 +374,8 @@ export async function fetchAccountBundle(providerName: string, options: AccountF
   try {
     const certs = parseCertificates(fetched.bytes, { name: fetched.url });
     const hasPins = provider.certificates.some((c) => c.trust.includes(checkTrust.id) && c.status === 'current');
-    // A resource fetched by name is cached under its id (a connection name, not a host).
-    const key: CacheKey = { provider: provider.id, trust: keyTrust.id, source: ACCOUNT_SOURCE, host: host ?? resource.id };
+    // A resource fetched by name is cached under its flag and id (`instance=p:r:i`), which no host name looks like.
+    const key: CacheKey = { provider: provider.id, trust: keyTrust.id, source: ACCOUNT_SOURCE, host: host ?? `${(account.resourceFlag as { flag: string }).flag.slice(2)}=${resource.id}` };
     return await validateAndStore(certs, { provider, trust: checkTrust, key, from: fetched.url, anyCa: !hasPins, offline: false, resource }, options);
   } catch (error) {
     throw naming(fetched.url, error);

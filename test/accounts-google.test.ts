@@ -176,7 +176,7 @@ describe('Cloud SQL through the Admin API', () => {
     const meta = JSON.parse(readFileSync(result.path.replace(/\.pem$/, '.json'), 'utf8')) as { url: string; resource: unknown; key: { host: string } };
     expect(meta.resource).toEqual({ id: CONNECTION, kind: 'instance', project: PROJECT, region: REGION, name: INSTANCE });
     expect(meta.url).toBe(`https://sqladmin.googleapis.com/v1/projects/${PROJECT}/instances/${INSTANCE}/connectSettings`);
-    expect(meta.key.host).toBe(CONNECTION);
+    expect(meta.key.host).toBe(`instance=${CONNECTION}`);
     expect(server.requests.map((r) => r.path)).toEqual([`${PATH}/connectSettings`, `${PATH}/listServerCas`]);
     expect(server.requests.every((r) => r.headers.authorization === `Bearer ${ACCESS_TOKEN}`)).toBe(true);
     expectNoSecrets();
@@ -352,9 +352,9 @@ describe('AlloyDB through its Admin API', () => {
     expect(fingerprints(readFileSync(run.stdout.trim(), 'utf8'))).toEqual([new X509Certificate(clusterCa.pem).fingerprint256]);
     const wrong = await runCli(['fetch', 'alloydb', '--instance', CONNECTION], env);
     expect(wrong).toMatchObject({ status: 2, stderr: 'pgcerts: Provider "alloydb" takes --cluster projects/PROJECT/locations/REGION/clusters/CLUSTER, not --instance.\n' });
-    const none = await runCli(['fetch', 'digitalocean', '--cluster', CLUSTER], env);
+    const none = await runCli(['fetch', 'cockroachdb', '--cluster', CLUSTER], env);
     expect(none.status).toBe(2);
-    expect(none.stderr).toContain('Provider "digitalocean" has no --cluster');
+    expect(none.stderr).toContain('Provider "cockroachdb" has no --cluster');
     expectNoSecrets(run.stdout, run.stderr, wrong.stderr, none.stderr);
   });
 });

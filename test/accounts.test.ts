@@ -348,6 +348,16 @@ describe('DigitalOcean through its API', () => {
     expect(server.requests.map((r) => r.path)).toEqual([`${DO}/v2/databases`]);
   });
 
+  it('--cluster UUID fetches that cluster\'s CA without a search (a CNAME host), cached under the cluster', async () => {
+    serveDigitalOcean();
+    const result = await fetchAccountBundle('digitalocean', options({ DIGITALOCEAN_TOKEN: DO_TOKEN }, { resource: UUID_A.toUpperCase() }));
+    expect(fingerprint(readFileSync(result.path, 'utf8'))).toBe(fingerprint(caA.pem));
+    expect(server.requests.map((r) => r.path)).toEqual([`${DO}/v2/databases/${UUID_A}/ca`]);
+    expect(JSON.parse(readFileSync(result.path.replace(/\.pem$/, '.json'), 'utf8')).key.host).toBe(`cluster=${UUID_A}`);
+    const bad = await rejection(fetchAccountBundle('digitalocean', options({ DIGITALOCEAN_TOKEN: DO_TOKEN }, { resource: 'backend' })));
+    expect(bad.message).toContain('--cluster "backend" is not a DigitalOcean cluster id');
+  });
+
   it('retries 5xx answers with the downloader\'s back-off, then succeeds', async () => {
     serveDigitalOcean();
     const ok = server.routes[`${DO}/v2/databases/${UUID_A}/ca`];
@@ -375,6 +385,14 @@ describe('Aiven through its API', () => {
     expect(server.requests.every((r) => r.headers.authorization === `aivenv1 ${AIVEN_SECRET}`)).toBe(true);
     expect(server.requests.map((r) => r.path).slice(0, 4)).toEqual([`${AIVEN}/v1/project`, `${AIVEN}/v1/project/team-one/service`, `${AIVEN}/v1/project/team-two/service`, `${AIVEN}/v1/project/team-two/kms/ca`]);
     expectNoSecrets();
+  });
+
+  it('--project fetches that project\'s CA without listing services', async () => {
+    serveAiven();
+    const result = await fetchAccountBundle('aiven', options({ AIVEN_TOKEN: AIVEN_SECRET }, { resource: 'team-two' }));
+    expect(fingerprint(readFileSync(result.path, 'utf8'))).toBe(fingerprint(caAiven.pem));
+    expect(server.requests.map((r) => r.path)).toEqual([`${AIVEN}/v1/project/team-two/kms/ca`]);
+    expect((await rejection(fetchAccountBundle('aiven', options({ AIVEN_TOKEN: AIVEN_SECRET }, { resource: 'Team Two' })))).code).toBe('INVALID_INPUT');
   });
 
   it('says how many services and projects were searched; a refused token names AIVEN_AUTH_TOKEN', async () => {

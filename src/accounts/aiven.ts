@@ -1,6 +1,8 @@
 // Aiven: list the projects the token can see, find the service with the host, fetch the project's
 // CA. Request and response shapes follow Aiven's own clients (aiven/aiven-client, client.py;
 // aiven/go-client-codegen, handler/project and handler/service).
+import { PgcertsError } from '../errors.js';
+import { quoteInput } from '../redact.js';
 import { badShape, isRecord } from './api.js';
 import type { AccountApi, AccountProvider, AccountResource, ResourceSearch } from './provider.js';
 
@@ -34,6 +36,16 @@ export const aiven: AccountProvider = {
   tokenHelp: 'a personal token from `avn user access-token create` or the console, User information, Tokens',
   // Both official clients send this scheme (aiven-client client.py, go-client-codegen client.go).
   authorization: (token) => `aivenv1 ${token}`,
+  // The CA belongs to the project: naming it serves hosts the API cannot be searched for (a CNAME).
+  resourceFlag: {
+    flag: '--project',
+    shape: 'PROJECT',
+    parse(value: string): AccountResource {
+      const project = value.trim();
+      if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(project)) throw new PgcertsError('INVALID_INPUT', `--project ${quoteInput(value)} is not an Aiven project name; give the name \`avn project list\` shows.`);
+      return { id: project, kind: 'project', project };
+    },
+  },
 
   async findResource(host: string, api: AccountApi): Promise<ResourceSearch> {
     const projectsUrl = `${API}/v1/project`;

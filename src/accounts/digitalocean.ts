@@ -2,6 +2,7 @@
 // one with the host, fetch its CA. Request and response shapes follow DigitalOcean's OpenAPI
 // specification (https://github.com/digitalocean/openapi, specification/resources/databases).
 import { PgcertsError } from '../errors.js';
+import { quoteInput } from '../redact.js';
 import { badShape, decodeBase64Field, isRecord } from './api.js';
 import type { AccountApi, AccountProvider, AccountResource, ResourceSearch } from './provider.js';
 
@@ -33,6 +34,16 @@ export const digitalocean: AccountProvider = {
   tokenVariables: ['DIGITALOCEAN_ACCESS_TOKEN', 'DIGITALOCEAN_TOKEN'],
   tokenHelp: 'a personal access token with the database:read scope, made under API, Tokens in the control panel',
   authorization: (token) => `Bearer ${token}`,
+  // Naming the cluster serves hosts the API cannot be searched for (a CNAME in service_cnames).
+  resourceFlag: {
+    flag: '--cluster',
+    shape: 'CLUSTER_UUID',
+    parse(value: string): AccountResource {
+      const id = value.trim().toLowerCase();
+      if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(id)) throw new PgcertsError('INVALID_INPUT', `--cluster ${quoteInput(value)} is not a DigitalOcean cluster id; give the uuid \`doctl databases list\` shows.`);
+      return { id, kind: 'database cluster' };
+    },
+  },
 
   async findResource(host: string, api: AccountApi): Promise<ResourceSearch> {
     const clusters: Array<Record<string, unknown>> = [];

@@ -13,8 +13,10 @@ export interface FetchFlags {
   host?: string;
   /** Cloud SQL: the instance connection name `PROJECT:REGION:INSTANCE`, instead of a host. */
   instance?: string;
-  /** AlloyDB: the cluster name `projects/P/locations/R/clusters/C`, instead of a host. */
+  /** AlloyDB: the cluster name `projects/P/locations/R/clusters/C` (DigitalOcean: the cluster uuid), instead of a host. */
   cluster?: string;
+  /** Aiven: the project whose CA to fetch, instead of a host. */
+  project?: string;
   region?: string;
   trust?: string;
   all?: boolean;
@@ -62,6 +64,7 @@ export function parseFetchArgv(argv: string[]): { names: string[]; flags: FetchF
     host: { type: 'string' },
     instance: { type: 'string' },
     cluster: { type: 'string' },
+    project: { type: 'string' },
     region: { type: 'string' },
     trust: { type: 'string' },
     all: { type: 'boolean' },
@@ -102,10 +105,10 @@ export async function runFetch(registry: Registry, names: string[], flags: Fetch
     ? registry.providers.filter((p) => p.trust.some(isDownloadable)).map((p) => p.id)
     : names.map((n) => registry.getProvider(n).id);
   if (flags.out && providers.length !== 1) throw new PgcertsError('USAGE', '--out needs exactly one provider.');
-  const given = ([['--host', flags.host], ['--instance', flags.instance], ['--cluster', flags.cluster]] as const).filter(([, value]) => value !== undefined);
-  if (given.length > 1) throw new PgcertsError('USAGE', `Give one of ${given.map(([flag]) => flag).join(' and ')}: --instance and --cluster name the resource (Cloud SQL, AlloyDB), --host a host name the API is searched for.`);
+  const given = ([['--host', flags.host], ['--instance', flags.instance], ['--cluster', flags.cluster], ['--project', flags.project]] as const).filter(([, value]) => value !== undefined);
+  if (given.length > 1) throw new PgcertsError('USAGE', `Give one of ${given.map(([flag]) => flag).join(' and ')}: --instance, --cluster and --project name the resource, --host a host name the API is searched for.`);
   const viaApi = given[0]?.[0];
-  const resource = flags.instance ?? flags.cluster;
+  const resource = flags.instance ?? flags.cluster ?? flags.project;
   if (viaApi !== undefined && (flags.all || providers.length !== 1)) throw new PgcertsError('USAGE', `${viaApi} needs exactly one provider (the one whose API serves it).`);
   if (resource !== undefined) {
     const { findAccountProvider } = await import('../accounts/index.js');
