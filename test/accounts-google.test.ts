@@ -140,7 +140,8 @@ function fakeGcloud(token: string | undefined): string {
  * empty directory, since a real gcloud may be installed (it is on the machine these were written on).
  */
 function googleEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
-  return cleanEnv({ GOOGLE_OAUTH_ACCESS_TOKEN: undefined, GOOGLE_APPLICATION_CREDENTIALS: undefined, CLOUDSDK_CONFIG: undefined, PATH: emptyBin, HOME: home, ...extra });
+  // METADATA_SERVER_DETECTION=none: on a Google Cloud machine a real metadata server would answer.
+  return cleanEnv({ GOOGLE_OAUTH_ACCESS_TOKEN: undefined, GOOGLE_APPLICATION_CREDENTIALS: undefined, CLOUDSDK_CONFIG: undefined, GCE_METADATA_HOST: undefined, K_SERVICE: undefined, FUNCTION_TARGET: undefined, METADATA_SERVER_DETECTION: 'none', PATH: emptyBin, HOME: home, ...extra });
 }
 
 beforeAll(async () => {
@@ -277,6 +278,41 @@ describe('Google credentials', () => {
     expect(evil).toMatchObject({ code: 'NO_SOURCE' });
     expect(evil.message).toContain("names the token endpoint 'https://evil.example/token', which is not Google's");
     expect(server.requests).toEqual([]);
+  });
+
+  it('the metadata server of a Google Cloud machine (GCE_METADATA_HOST): plain HTTP with Metadata-Flavor, only when nothing else is found', async () => {
+    const { createServer } = await import('node:http');
+    let flavor: string | undefined;
+    const metadata = createServer((req, res) => {
+      flavor = req.headers['metadata-flavor'] as string | undefined;
+      if (req.url !== '/computeMetadata/v1/instance/service-accounts/default/token' || flavor !== 'Google') {
+        res.writeHead(403).end();
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json', 'metadata-flavor': 'Google' }).end(JSON.stringify({ access_token: MINTED_TOKEN, expires_in: 3599, token_type: 'Bearer' }));
+    });
+    await new Promise<void>((resolve) => metadata.listen(0, '127.0.0.1', resolve));
+    try {
+      const host = `127.0.0.1:${(metadata.address() as { port: number }).port}`;
+      servePerInstance(`Bearer ${MINTED_TOKEN}`);
+      const env = googleEnv({ GCE_METADATA_HOST: host });
+      expect((await describeAccountCredentials(env, home)).find((p) => p.provider === 'cloudsql')).toMatchObject({ variable: 'metadata server' });
+      const result = await fetchAccountBundle('cloudsql', options(env, { resource: CONNECTION }));
+      expect(result.kept).toHaveLength(2);
+      expect(flavor).toBe('Google');
+      // A server that is not the metadata server (no Metadata-Flavor in its answer) gives no token.
+      const impostor = createServer((_req, res) => void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ access_token: MINTED_TOKEN })));
+      await new Promise<void>((resolve) => impostor.listen(0, '127.0.0.1', resolve));
+      try {
+        const fake = await rejection(fetchAccountBundle('cloudsql', options(googleEnv({ GCE_METADATA_HOST: `127.0.0.1:${(impostor.address() as { port: number }).port}` }), { resource: CONNECTION, force: true })));
+        expect(fake.code).toBe('AUTH_FAILED');
+        expect(fake.message).toContain('without Metadata-Flavor: Google');
+      } finally {
+        impostor.close();
+      }
+    } finally {
+      metadata.close();
+    }
   });
 
   it('gcloud on PATH comes before credential files; a signed-out gcloud with nothing else is AUTH_FAILED with its own words', async () => {

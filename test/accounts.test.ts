@@ -856,7 +856,7 @@ describe('the CLI', () => {
 
   it('credentials shows which variable each provider would use, never the token', async () => {
     // PATH and HOME hold no gcloud and no Google credentials file (this machine may have both).
-    const noGoogle = { PATH: dir, HOME: dir, GOOGLE_OAUTH_ACCESS_TOKEN: undefined, GOOGLE_APPLICATION_CREDENTIALS: undefined, CLOUDSDK_CONFIG: undefined };
+    const noGoogle = { PATH: dir, HOME: dir, GOOGLE_OAUTH_ACCESS_TOKEN: undefined, GOOGLE_APPLICATION_CREDENTIALS: undefined, CLOUDSDK_CONFIG: undefined, GCE_METADATA_HOST: undefined, METADATA_SERVER_DETECTION: 'none' };
     const text = await runCli(['credentials'], cliEnv({ AIVEN_TOKEN: AIVEN_SECRET, ...noGoogle }));
     expect(text).toMatchObject({ status: 0, stderr: '' });
     expect(text.stdout).toBe([

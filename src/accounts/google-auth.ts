@@ -8,13 +8,13 @@
 // signed JWT (RFC 7523). Both go to Google's token endpoint through the downloader.
 //
 // Sources: ADC's search order (GOOGLE_APPLICATION_CREDENTIALS, then the file `gcloud auth
-// application-default login` writes, then the metadata server):
+// application-default login` writes, then the metadata server of Google's own machines):
 // https://cloud.google.com/docs/authentication/application-default-credentials. The token
 // endpoint and the JWT claims of a service account: https://developers.google.com/identity/protocols/oauth2/service-account.
 // GOOGLE_OAUTH_ACCESS_TOKEN is the variable the Terraform Google provider reads for a raw token.
 import { execFile } from 'node:child_process';
 import { createSign } from 'node:crypto';
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import type { DownloadOptions } from '../download.js';
@@ -53,6 +53,10 @@ export const CLOUD_PLATFORM_SCOPE = 'https://www.googleapis.com/auth/cloud-platf
 const GCLOUD_TIMEOUT_MS = 30_000;
 const MAX_ADC_BYTES = 64 * 1024;
 const TOKEN_SHAPE = /^[A-Za-z0-9._~+/=-]{1,4096}$/;
+// https://cloud.google.com/compute/docs/access/authenticate-workloads (the default service account's token).
+const METADATA_HOST = 'metadata.google.internal';
+const METADATA_TOKEN_PATH = '/computeMetadata/v1/instance/service-accounts/default/token';
+const METADATA_TIMEOUT_MS = 3_000;
 
 function present(value: string | undefined): string | undefined {
   const trimmed = value?.trim();
@@ -106,7 +110,64 @@ export function describeGoogleCredential(env: NodeJS.ProcessEnv, homeDir: string
   if (explicit) return { variable: 'GOOGLE_APPLICATION_CREDENTIALS', label: `from the credentials file "${explicit}" (GOOGLE_APPLICATION_CREDENTIALS)`, path: explicit };
   const adc = wellKnownAdcFile(env, homeDir);
   if (exists(adc)) return { variable: 'application default credentials', label: `from the application default credentials in "${adc}"`, path: adc };
+  const metadata = metadataHost(env);
+  if (metadata) return { variable: 'metadata server', label: `from the metadata server (${metadata}) of this Google Cloud machine` };
   return undefined;
+}
+
+/**
+ * The metadata server to ask, when this looks like a Google Cloud machine: GCE_METADATA_HOST (the
+ * variable Google's client libraries read, host[:port]), else the well-known name when Cloud Run
+ * or Cloud Functions variables are set or the machine's DMI product name says Google (Compute
+ * Engine, GKE nodes). Elsewhere nothing is asked, so other machines never wait on it.
+ */
+function metadataHost(env: NodeJS.ProcessEnv): string | undefined {
+  const explicit = present(env.GCE_METADATA_HOST);
+  if (explicit) return explicit;
+  // google-auth-library's switch for turning detection off, honoured the same way.
+  if (present(env.METADATA_SERVER_DETECTION) === 'none') return undefined;
+  if (present(env.K_SERVICE) || present(env.FUNCTION_TARGET)) return METADATA_HOST;
+  try {
+    if (process.platform === 'linux' && readFileSync('/sys/class/dmi/id/product_name', 'utf8').includes('Google')) return METADATA_HOST;
+  } catch {
+    // No DMI information: not a Compute Engine machine.
+  }
+  return undefined;
+}
+
+/** An access token of the machine's service account from the metadata server (plain HTTP on a link-local address, as Google documents it). */
+async function fromMetadataServer(host: string): Promise<AccountCredential> {
+  const { get } = await import('node:http');
+  const label = `from the metadata server (${host}) of this Google Cloud machine`;
+  const body = await new Promise<string>((resolve, reject) => {
+    const request = get(`http://${host}${METADATA_TOKEN_PATH}`, { headers: { 'metadata-flavor': 'Google' }, timeout: METADATA_TIMEOUT_MS }, (response) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      response.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > 64 * 1024) request.destroy(new Error('answer too large'));
+        else chunks.push(chunk);
+      });
+      response.on('end', () => {
+        if (response.statusCode !== 200 || response.headers['metadata-flavor'] !== 'Google') reject(new Error(`HTTP ${response.statusCode ?? '?'}${response.headers['metadata-flavor'] === 'Google' ? '' : ' without Metadata-Flavor: Google'}`));
+        else resolve(Buffer.concat(chunks).toString('utf8'));
+      });
+    });
+    request.on('timeout', () => request.destroy(new Error(`no answer within ${METADATA_TIMEOUT_MS / 1000} s`)));
+    request.on('error', reject);
+  }).catch((cause: Error) => {
+    throw new PgcertsError('AUTH_FAILED', `Got no token ${label}: ${cause.message}. Give the machine a service account that may view the instance, or set GOOGLE_OAUTH_ACCESS_TOKEN or GOOGLE_APPLICATION_CREDENTIALS.`, { cause });
+  });
+  let token: unknown;
+  try {
+    token = (JSON.parse(body) as { access_token?: unknown }).access_token;
+  } catch {
+    token = undefined;
+  }
+  if (typeof token !== 'string' || !TOKEN_SHAPE.test(token)) {
+    throw new PgcertsError('DECODE_FAILED', `The metadata server (${host}) gave no usable access_token. Set GOOGLE_OAUTH_ACCESS_TOKEN instead.`);
+  }
+  return { variable: 'metadata server', token, label, renew: 'check the roles of the machine\'s service account' };
 }
 
 /** Run `gcloud auth print-access-token`; its token, or why it failed (never its output beyond one line of stderr). */
@@ -205,7 +266,7 @@ async function fromAdcFile(source: GoogleCredentialSource, ctx: GoogleCredential
 /**
  * An access token for Google's APIs, from the first source that gives one: GOOGLE_OAUTH_ACCESS_TOKEN,
  * `gcloud auth print-access-token` (when gcloud is on PATH and signed in), then an ADC file.
- * The metadata server of Google's own machines is not asked (not yet supported).
+ * Then the metadata server, on Google Cloud machines only (see metadataHost).
  * @returns `undefined` when no source exists.
  * @throws PgcertsError `AUTH_FAILED` when the only sources fail (gcloud signed out, a refused
  *   refresh token), `NO_SOURCE` for an unreadable or unsupported credentials file.
@@ -229,6 +290,8 @@ export async function getGoogleCredential(ctx: GoogleCredentialContext): Promise
     ? { variable: 'GOOGLE_APPLICATION_CREDENTIALS', label: `from the credentials file "${explicit}" (GOOGLE_APPLICATION_CREDENTIALS)`, path: explicit }
     : exists(wellKnownAdcFile(env, homeDir)) ? { variable: 'application default credentials', label: `from the application default credentials in "${wellKnownAdcFile(env, homeDir)}"`, path: wellKnownAdcFile(env, homeDir) } : undefined;
   if (adc) return fromAdcFile(adc, ctx);
+  const metadata = metadataHost(env);
+  if (metadata) return fromMetadataServer(metadata);
   if (gcloudFailure !== undefined) {
     throw new PgcertsError('AUTH_FAILED', `\`${gcloud} auth print-access-token\` gave no token (${gcloudFailure}). Run \`gcloud auth login\`, or set GOOGLE_OAUTH_ACCESS_TOKEN or GOOGLE_APPLICATION_CREDENTIALS.`);
   }
