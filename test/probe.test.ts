@@ -486,7 +486,7 @@ describe('pgcerts probe', () => {
 
   it('reports usage errors as UNKNOWN (3), and --help exits 0 with examples', async () => {
     const usage: Array<[string[], RegExp]> = [
-      [['probe'], /^pgcerts: missing required argument 'host'\. Run `pgcerts --help` for usage\.$/],
+      [['probe'], /^pgcerts: pgcerts probe needs a host: give one \(`pgcerts probe db\.example\.com`\), or set PGHOST as for psql\./],
       [['probe', HOST, '--bogus'], /^pgcerts: unknown option '--bogus'/],
       [['probe', HOST, '--timeout'], /argument missing/],
       [['probe', HOST, '--timeout', 'soon'], /^pgcerts: --timeout "soon" must be a number from 0\.001 to 3600\./],
@@ -499,13 +499,13 @@ describe('pgcerts probe', () => {
       [['probe', HOST, '--hostaddr', 'db.internal'], /^pgcerts: hostaddr "db\.internal" is not an IP address/],
     ];
     for (const [argv, message] of usage) {
-      const run = await runCli(argv, env);
+      const run = await runCli(argv, { ...env, PGHOST: undefined, PGPORT: undefined, PGHOSTADDR: undefined, PGSSLROOTCERT: undefined });
       expect({ argv, status: run.status, stdout: run.stdout }).toEqual({ argv, status: 3, stdout: '' });
       expect(statusLine(run)).toMatch(message);
     }
     const help = await runCli(['probe', '--help'], env);
     expect(help.status).toBe(0);
-    expect(help.stdout).toContain('Usage: pgcerts probe [options] <host>');
+    expect(help.stdout).toContain('Usage: pgcerts probe [options] [host]');
     expect(help.stdout).toMatch(/Examples:\n {2}\$ pgcerts probe mydb\.abc123xyz\.eu-west-1\.rds\.amazonaws\.com\n/);
     expect(help.stdout).toContain('Exit codes (monitoring convention): 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN; usage errors are 3.');
     // Other commands keep exit code 2 for usage errors.

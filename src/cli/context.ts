@@ -29,13 +29,33 @@ export function baseOptions(): { registry: Registry; mirror?: string; onWarning:
 export const HOT_COMMANDS = ['lookup', 'sslrootcert', 'env', 'url'] as const;
 export type HotCommand = (typeof HOT_COMMANDS)[number];
 
-/** Run one of the hot commands; the same code serves commander's actions and the fast path. */
-export async function runHotCommand(command: HotCommand, input: string, flags: { json?: boolean; offline?: boolean }): Promise<number> {
+/** Flags the hot commands take (commander passes numbers as strings). */
+export interface HotFlags {
+  json?: boolean;
+  offline?: boolean;
+  /** Seconds for the whole download, when one is needed. */
+  timeout?: string;
+}
+
+/**
+ * Run one of the hot commands; the same code serves commander's actions and the fast path.
+ * Without an input, the host comes from PGHOST (PGPORT) and a connection string from DATABASE_URL.
+ */
+export async function runHotCommand(command: HotCommand, input: string | undefined, flags: HotFlags): Promise<number> {
+  if (input === undefined) {
+    const defaults = await import('./defaults.js');
+    input = command === 'url' ? defaults.defaultConnectionInput(command) : defaults.defaultHostInput(command);
+  }
   if (command === 'lookup') {
     const { runLookup } = await import('./lookup.js');
     return runLookup(openRegistry(), input, flags);
   }
   const resolve = await import('./resolve.js');
   const run = command === 'sslrootcert' ? resolve.runSslRootCert : command === 'env' ? resolve.runEnv : resolve.runUrl;
-  return run(openRegistry(), input, flags, { ...baseOptions(), offline: flags.offline });
+  let download;
+  if (flags.timeout !== undefined) {
+    const { downloadFlags } = await import('./fetch.js');
+    download = downloadFlags({ timeout: flags.timeout });
+  }
+  return run(openRegistry(), input, flags, { ...baseOptions(), offline: flags.offline, download });
 }

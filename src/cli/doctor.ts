@@ -65,9 +65,11 @@ export function formatDiagnosis(d: Diagnosis, flags: { showPassword?: boolean } 
  * `$(pgcerts doctor ... --show-password)` is usable); `--json` prints one document on stdout.
  * Exit 0 when nothing worse than info was found, 1 otherwise.
  */
-export async function runDoctor(registry: Registry, input: string, flags: DoctorFlags, base: ResolveOptions): Promise<number> {
+export async function runDoctor(registry: Registry, input: string | undefined, flags: DoctorFlags, base: ResolveOptions): Promise<number> {
   const { diagnoseAndFixConnection, resolveCnames } = await import('../doctor.js');
   const env = flags.env === false ? {} : process.env;
+  // No string: DATABASE_URL, the variable applications read.
+  if (input === undefined) input = (await import('./defaults.js')).defaultConnectionInput('doctor', env);
   let cnames: Record<string, string[]> | undefined;
   if (flags.resolve) {
     const { lookup } = await import('../lookup.js');

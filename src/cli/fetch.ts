@@ -32,17 +32,19 @@ export interface FetchFlags {
   retries?: string;
 }
 
-function parseCount(value: string | undefined, flag: string, max: number): number | undefined {
+function parseCount(value: string | undefined, flag: string, range: { min: number; max: number; integer: boolean; minText: string }): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isFinite(n) || n < 0 || n > max) throw new PgcertsError('USAGE', `${flag} "${value}" must be a number from 0 to ${max}.`);
+  if (value.trim() === '' || !Number.isFinite(n) || n < range.min || n > range.max || (range.integer && !Number.isInteger(n))) {
+    throw new PgcertsError('USAGE', `${flag} "${value}" must be ${range.integer ? 'a whole number' : 'a number of seconds'} from ${range.minText} to ${range.max}.`);
+  }
   return n;
 }
 
-/** Downloader settings from --timeout and --retries. */
+/** Downloader settings from --timeout and --retries: a timeout above 0 seconds, a whole number of retries. */
 export function downloadFlags(flags: { timeout?: string; retries?: string }): FetchOptions['download'] {
-  const timeoutS = parseCount(flags.timeout, '--timeout', 3600);
-  const retries = parseCount(flags.retries, '--retries', 10);
+  const timeoutS = parseCount(flags.timeout, '--timeout', { min: Number.MIN_VALUE, max: 3600, integer: false, minText: 'more than 0' });
+  const retries = parseCount(flags.retries, '--retries', { min: 0, max: 10, integer: true, minText: '0' });
   const download: NonNullable<FetchOptions['download']> = {};
   if (timeoutS !== undefined) {
     const ms = Math.max(1, Math.round(timeoutS * 1000));
@@ -50,7 +52,7 @@ export function downloadFlags(flags: { timeout?: string; retries?: string }): Fe
     download.connectTimeoutMs = Math.min(ms, 10_000);
     download.bodyTimeoutMs = Math.min(ms, 15_000);
   }
-  if (retries !== undefined) download.retries = Math.floor(retries);
+  if (retries !== undefined) download.retries = retries;
   return download;
 }
 

@@ -8,14 +8,15 @@ import { reportError } from './output.js';
  * (help, other flags, usage errors) goes to the commander program, which accepts these forms
  * the same way; the CLI tests run both paths (PGCERTS_CLI_FAST_PATH=0 turns this one off).
  */
-function parseHotCommand(argv: string[]): { command: HotCommand; input: string; json: boolean } | undefined {
+function parseHotCommand(argv: string[]): { command: HotCommand; input: string | undefined; json: boolean } | undefined {
   if (process.env.PGCERTS_CLI_FAST_PATH === '0') return undefined;
   const [command, ...rest] = argv;
   if (!(HOT_COMMANDS as readonly string[]).includes(command ?? '')) return undefined;
   const inputs = rest.filter((arg) => arg !== '--json');
   const json = rest.length - inputs.length;
   const input = inputs[0];
-  if (inputs.length !== 1 || json > 1 || input === undefined || input.startsWith('-')) return undefined;
+  // No input: PGHOST or DATABASE_URL (see defaults.ts), as the commander program reads it too.
+  if (inputs.length > 1 || json > 1 || input?.startsWith('-')) return undefined;
   return { command: command as HotCommand, input, json: json === 1 };
 }
 

@@ -106,9 +106,14 @@ export function formatProbeReport(report: ProbeReport): string[] {
  * `pgcerts probe <host[:port]>`: connect, check the served chain, print the report, and return
  * the monitoring exit code (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN, also for bad input).
  */
-export async function runProbe(target: string, flags: ProbeFlags): Promise<number> {
+export async function runProbe(target: string | undefined, flags: ProbeFlags, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   try {
     const { openRegistry, baseOptions } = await import('./context.js');
+    // As libpq: no target means PGHOST (and PGPORT); PGHOSTADDR and PGSSLROOTCERT apply unless
+    // flags say otherwise (PGSSLROOTCERT=system means the registry's bundle is not overridden).
+    if (target === undefined) target = (await import('./defaults.js')).defaultProbeTarget(env);
+    const pgRoot = env.PGSSLROOTCERT?.trim();
+    flags = { ...flags, hostaddr: flags.hostaddr ?? (env.PGHOSTADDR?.trim() || undefined), sslrootcert: flags.sslrootcert ?? (pgRoot && pgRoot !== 'system' ? pgRoot : undefined) };
     const { host, port } = parseHostPort(target, 'the probe target');
     const timeoutS = parseNumber(flags.timeout, '--timeout', { integer: false, min: 0.001, max: 3600 });
     const options = {

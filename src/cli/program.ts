@@ -65,14 +65,15 @@ function buildProgram(result: { code: number }): Command {
   program
     .command('lookup')
     .description('find the provider, region and certificate source for a host')
-    .argument('<host>', 'host name, host:port, postgres:// URL or libpq key=value string')
+    .argument('[host]', 'host name, host:port, postgres:// URL or libpq key=value string (default: PGHOST and PGPORT)')
     .option('--json', 'print one JSON document')
     .addHelpText('after', examples([
       'pgcerts lookup mydb.cluster-ro-abc123.us-east-2.rds.amazonaws.com',
+      'PGHOST=mydb.abc123xyz.eu-west-1.rds.amazonaws.com pgcerts lookup',
       'pgcerts lookup "host=mydb.postgres.database.azure.com port=5432 dbname=app"',
       'pgcerts lookup "postgresql://u@h1.example:5432,ep-x-123.us-east-2.aws.neon.tech/db" --json',
     ]))
-    .action(async (input: string, options: { json?: boolean }) => {
+    .action(async (input: string | undefined, options: { json?: boolean }) => {
       result.code = await runHotCommand('lookup', input, options);
     });
 
@@ -114,34 +115,40 @@ function buildProgram(result: { code: number }): Command {
   program
     .command('sslrootcert')
     .description('print the path of the right CA bundle for a host, fetching it when missing or stale')
-    .argument('<host>', 'host name, postgres:// URL or libpq key=value string')
+    .argument('[host]', 'host name, postgres:// URL or libpq key=value string (default: PGHOST)')
     .option('--offline', "public-CA providers: build from Node's root store instead of downloading")
+    .option('--timeout <seconds>', 'give up on a download after this long (default 60)')
     .option('--json', 'print one JSON document')
     .addHelpText('after', examples([
       'PGSSLROOTCERT=$(pgcerts sslrootcert "$PGHOST")',
+      'PGSSLROOTCERT=$(pgcerts sslrootcert)   # PGHOST already set, as for psql',
       'psql "host=$PGHOST sslmode=verify-full sslrootcert=$(pgcerts sslrootcert $PGHOST)"',
     ]))
-    .action(async (input: string, flags: { json?: boolean; offline?: boolean }) => {
+    .action(async (input: string | undefined, flags: import('./context.js').HotFlags) => {
       result.code = await runHotCommand('sslrootcert', input, flags);
     });
 
   program
     .command('env')
     .description('print PGSSLMODE and PGSSLROOTCERT for a host, for eval')
-    .argument('<host>', 'host name, postgres:// URL or libpq key=value string')
+    .argument('[host]', 'host name, postgres:// URL or libpq key=value string (default: PGHOST)')
+    .option('--offline', "public-CA providers: build from Node's root store instead of downloading")
+    .option('--timeout <seconds>', 'give up on a download after this long (default 60)')
     .option('--json', 'print one JSON document')
-    .addHelpText('after', examples(['eval "$(pgcerts env "$PGHOST")"']))
-    .action(async (input: string, flags: { json?: boolean }) => {
+    .addHelpText('after', examples(['eval "$(pgcerts env "$PGHOST")"', 'eval "$(pgcerts env)"   # PGHOST already set']))
+    .action(async (input: string | undefined, flags: import('./context.js').HotFlags) => {
       result.code = await runHotCommand('env', input, flags);
     });
 
   program
     .command('url')
     .description('print the connection string with sslmode=verify-full and the right sslrootcert')
-    .argument('<connection>', 'postgres:// URL or libpq key=value string')
+    .argument('[connection]', 'postgres:// URL or libpq key=value string (default: DATABASE_URL)')
+    .option('--offline', "public-CA providers: build from Node's root store instead of downloading")
+    .option('--timeout <seconds>', 'give up on a download after this long (default 60)')
     .option('--json', 'print one JSON document')
-    .addHelpText('after', examples(['DATABASE_URL=$(pgcerts url "$DATABASE_URL")']))
-    .action(async (input: string, flags: { json?: boolean }) => {
+    .addHelpText('after', examples(['DATABASE_URL=$(pgcerts url "$DATABASE_URL")', 'DATABASE_URL=$(pgcerts url)   # reads DATABASE_URL']))
+    .action(async (input: string | undefined, flags: import('./context.js').HotFlags) => {
       result.code = await runHotCommand('url', input, flags);
     });
 
@@ -175,10 +182,10 @@ function buildProgram(result: { code: number }): Command {
   program
     .command('probe')
     .description('connect to a server and check its certificate chain against the right bundle (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)')
-    .argument('<host>', 'host name or address, with :port when not 5432')
-    .option('--hostaddr <ip>', 'connect to this address, still verifying <host> (libpq hostaddr)')
+    .argument('[host]', 'host name or address, with :port when not 5432 (default: PGHOST and PGPORT)')
+    .option('--hostaddr <ip>', 'connect to this address, still verifying <host> (libpq hostaddr; default PGHOSTADDR)')
     .option('--provider <id>', "use this provider's bundle when the host name does not name it (an IP address, an alias)")
-    .option('--sslrootcert <file>', 'verify against this CA file instead of the registry bundle')
+    .option('--sslrootcert <file>', 'verify against this CA file instead of the registry bundle (default PGSSLROOTCERT)')
     .option('--direct', 'PostgreSQL 17+ direct TLS (sslnegotiation=direct, ALPN postgresql)')
     .option('--timeout <seconds>', 'give up after this long (default 10)')
     .option('--warn-days <days>', 'WARNING when a certificate on the chain expires within this many days (default 30)')
@@ -195,7 +202,7 @@ function buildProgram(result: { code: number }): Command {
     .exitOverride((error) => {
       throw error.exitCode === 0 ? error : new CommanderError(3, error.code, error.message);
     })
-    .action(async (target: string, flags: import('./probe.js').ProbeFlags) => {
+    .action(async (target: string | undefined, flags: import('./probe.js').ProbeFlags) => {
       const { runProbe } = await import('./probe.js');
       result.code = await runProbe(target, flags);
     });
@@ -237,7 +244,7 @@ function buildProgram(result: { code: number }): Command {
   program
     .command('doctor')
     .description('explain what a connection string does under libpq and node-postgres, flag problems, print the fixed string')
-    .argument('<connection>', 'postgres:// URL or libpq key=value string')
+    .argument('[connection]', 'postgres:// URL or libpq key=value string (default: DATABASE_URL)')
     .option('--json', 'print one JSON document')
     .option('--show-password', 'keep the password in the fixed string (it is *** otherwise)')
     .option('--cwd <dir>', "resolve relative sslrootcert paths against your application's working directory")
@@ -251,7 +258,7 @@ function buildProgram(result: { code: number }): Command {
       'pgcerts doctor "$DATABASE_URL" --json | jq ".findings[].code"',
       'pgcerts doctor "postgres://app@db.example.com/app" --resolve',
     ]) + '\nThe report goes to stderr, the fixed string alone to stdout.\nExit codes: 0 nothing worse than info, 1 warnings or errors (or a failure), 2 usage error.\n')
-    .action(async (input: string, flags: import('./doctor.js').DoctorFlags) => {
+    .action(async (input: string | undefined, flags: import('./doctor.js').DoctorFlags) => {
       const { runDoctor } = await import('./doctor.js');
       result.code = await runDoctor(openRegistry(), input, flags, baseOptions());
     });
