@@ -6,6 +6,8 @@ import { CHECK_EXIT_CODES, commonName, rankStatus, type CheckReport, type CheckS
 export interface FormatTextOptions {
   /** Colour the status column with ANSI escapes (the CLI does so only on a TTY without NO_COLOR). */
   color?: boolean;
+  /** Only the rows that are not OK; nothing at all when every row is OK (cron mails nothing). */
+  problemsOnly?: boolean;
 }
 
 const COLORS: Record<CheckStatus, string> = { OK: '\x1b[32m', WARNING: '\x1b[33m', UNKNOWN: '\x1b[35m', CRITICAL: '\x1b[31m' };
@@ -47,6 +49,11 @@ export function formatText(report: CheckReport, options: FormatTextOptions = {})
     });
   }
   rows.sort((a, b) => rankStatus(b.status) - rankStatus(a.status) || (a.days ?? -Infinity) - (b.days ?? -Infinity));
+  if (options.problemsOnly) {
+    const problems = rows.filter((r) => r.status !== 'OK');
+    if (problems.length === 0) return '';
+    rows.splice(0, rows.length, ...problems);
+  }
   if (rows.length === 0) return `Nothing to report: ${report.summary}.\n`;
   const table = [[...HEADER], ...rows.map((r) => r.cells)];
   const widths = HEADER.map((_, i) => Math.max(...table.map((cells) => (cells[i] ?? '').length)));

@@ -81,6 +81,8 @@ export interface BundleResult {
   added: string[];
   /** Fingerprints in the previous cached copy but not now. */
   removed: string[];
+  /** True when there was no previous cached copy to compare with (`added` and `removed` are then empty). */
+  firstCopy: boolean;
   earliestExpiry: string | undefined;
   warnings: string[];
 }
@@ -163,6 +165,7 @@ async function validateAndStore(
     unpinned: result.added.map((r) => ({ sha256: r.summary.sha256, subject: r.summary.subject, notAfter: r.summary.notAfter, pinned: false })),
     added: previous ? [...after].filter((f) => !before.has(f)) : [],
     removed: previous ? [...before].filter((f) => !after.has(f)) : [],
+    firstCopy: previous === undefined,
     earliestExpiry: result.earliestExpiry,
     warnings: result.warnings,
   };
@@ -173,7 +176,7 @@ function resultFromCache(entry: { path: string; meta: CacheMeta }, provider: Pro
   const earliest = kept.map((c) => c.notAfter).sort()[0];
   return {
     provider: provider.id, trust: trust.id, source: entry.meta.key.source, region: entry.meta.key.region, from, path: entry.path,
-    notModified: true, offline: false, kept, dropped: [], unpinned: [], added: [], removed: [], earliestExpiry: earliest, warnings,
+    notModified: true, offline: false, kept, dropped: [], unpinned: [], added: [], removed: [], firstCopy: false, earliestExpiry: earliest, warnings,
   };
 }
 
@@ -203,6 +206,8 @@ function rootsFromNode(provider: Provider, trust: Trust): X509Certificate[] {
  * `DECODE_FAILED`, `VALIDATION_FAILED`, `CACHE_UNAVAILABLE`.
  */
 export async function fetchBundle(providerName: string, options: FetchOptions = {}): Promise<BundleResult> {
+  // Region names are compared in lower case, as AWS writes them (`EU-West-1` is eu-west-1).
+  if (options.region !== undefined) options = { ...options, region: options.region.trim().toLowerCase() };
   const registry = options.registry ?? getBundledRegistry();
   const provider = registry.getProvider(providerName);
   const trust = selectTrust(provider, options);
@@ -260,7 +265,14 @@ export async function fetchBundle(providerName: string, options: FetchOptions = 
 
   const picked = selectSource(trust, options.region);
   if (options.region !== undefined && picked.region === undefined) {
-    warn(`Region "${options.region}" has no per-region bundle for ${provider.id} (${trust.id}); using the partition-wide bundle.`);
+    // An explicit region the registry does not know is a typo or a region too new for it: the
+    // partition-wide bundle would be handed out under the wrong name, so say so instead.
+    const known = [...new Set(provider.trust.flatMap((t) => (t.sources ?? []).flatMap((s) => s.regions ?? [])))];
+    const suggestion = closest(options.region, known);
+    const hint = known.length === 0
+      ? `${provider.id} has no per-region bundles; leave --region out`
+      : `${suggestion ? `did you mean "${suggestion}"? ` : ''}\`pgcerts show ${provider.id}\` lists its regions; leave --region out for the partition-wide bundle, which verifies every region`;
+    throw new PgcertsError('INVALID_INPUT', `Region "${options.region}" has no bundle of its own for ${provider.id} (${trust.id}): ${hint}.`);
   }
   const key: CacheKey = { provider: provider.id, trust: trust.id, source: picked.source.id, region: picked.region };
   const cache = openCache(options);
@@ -280,6 +292,29 @@ export async function fetchBundle(providerName: string, options: FetchOptions = 
   } catch (error) {
     throw naming(picked.url, error);
   }
+}
+
+/** The known name nearest to `name` (edit distance at most 2), for "did you mean" hints. */
+function closest(name: string, known: readonly string[]): string | undefined {
+  let best: { name: string; distance: number } | undefined;
+  for (const candidate of known) {
+    const distance = editDistance(name, candidate);
+    if (distance <= 2 && (!best || distance < best.distance)) best = { name: candidate, distance };
+  }
+  return best?.name;
+}
+
+/** Levenshtein distance (short region names only). */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min((previous[j] as number) + 1, (current[j - 1] as number) + 1, (previous[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length] as number;
 }
 
 /** Options of {@link fetchAccountBundle}: a `host`, or a `resource` named directly. */

@@ -184,6 +184,28 @@ describe('pgcerts check: exit codes with the default thresholds (30 and 14 days)
     expect(readFileSync(path, 'utf8')).toBe(new X509Certificate(roots[c.key].pem).toString());
   });
 
+  it.each(EXPIRY_CASES)('--problems-only for a bundle whose root expires in $name: no output at all when OK, else only the rows that are not', async (c) => {
+    const cacheDir = fresh('cache');
+    await cacheBundle(cacheDir, [roots[c.key]]);
+    const run = await runCli(['check', '--problems-only'], envFor(cacheDir));
+    expect(run.status).toBe(c.code);
+    if (c.status === 'OK') {
+      expect(run).toMatchObject({ stdout: '', stderr: '' });
+    } else {
+      const lines = run.stdout.trimEnd().split('\n');
+      expect(lines[0]).toMatch(/^STATUS +DAYS/);
+      expect(lines.slice(1).every((l) => !l.startsWith('OK '))).toBe(true);
+      expect(lines.slice(1).some((l) => l.startsWith(c.status))).toBe(true);
+      expect(statusLine(run)).toBe(`pgcerts: ${expectedSummary(c, 'cache rds/aws.global')}`);
+    }
+  });
+
+  it('--problems-only is for the text report: with --json it is a usage error (UNKNOWN)', async () => {
+    const run = await runCli(['check', '--problems-only', '--json'], envFor(fresh('cache')));
+    expect(run.status).toBe(3);
+    expect(run.stderr).toContain('--problems-only shapes the text report');
+  });
+
   it.each(EXPIRY_CASES)('a --file whose only certificate expires in $name is $status', async (c) => {
     const file = writeFile('app-ca.pem', roots[c.key].pem);
     const run = await runCli(['check', '--file', file], envFor(fresh('cache')));

@@ -162,7 +162,11 @@ describe('pgcerts fetch (both argument paths)', () => {
   afterAll(() => rmSync(cacheDir, { recursive: true, force: true }));
 
   it('builds an offline public bundle the same way on both paths', () => {
+    // A first copy is said to be one; after it, both paths see the previous copy and say the same.
+    const first = spawnSync(process.execPath, [BIN, 'fetch', 'neon', '--offline', '--force'], { env: { ...process.env, PGCERTS_CACHE_DIR: cacheDir }, encoding: 'utf8' });
+    expect(first.stderr).toContain('the first copy in this cache');
     const result = pgcerts(['fetch', 'neon', '--offline', '--force'], { PGCERTS_CACHE_DIR: cacheDir });
+    expect(result.stderr).toContain('0 added and 0 removed since the previous copy');
     expect(result.status).toBe(0);
     expect(result.stdout).toBe(`${join(cacheDir, 'neon', 'public.roots.pem')}\n`);
     // Neon pins ISRG Root X1 and X2.

@@ -84,7 +84,7 @@ describe('pgcerts fetch', () => {
     expect(current.length).toBeGreaterThan(80);
     server.routes[GLOBAL] = serve(GOOD, { etag: '"v1"' });
     const run = await runCli(['fetch', 'rds'], env);
-    expect(run.stderr).toMatch(/^pgcerts: rds \(aws\): kept \d+ certificates, dropped 0; earliest expiry \d{4}-\d\d-\d\d; 0 added and 0 removed since the previous copy\.\n$/);
+    expect(run.stderr).toMatch(/^pgcerts: rds \(aws\): kept \d+ certificates, dropped 0; earliest expiry \d{4}-\d\d-\d\d; the first copy in this cache\.\n$/);
     expect(run.status).toBe(0);
     expect(run.stdout).toBe(`${bundlePath()}\n`);
     const written = readFileSync(bundlePath(), 'utf8');
@@ -117,6 +117,36 @@ describe('pgcerts fetch', () => {
     const second = await runCli(['fetch', 'rds', '--region', 'eu-west-1', '--force'], env);
     expect(second.stderr).toContain('kept 2 certificates');
     expect(second.stderr).toContain('0 added and 1 removed since the previous copy');
+  });
+
+  it('reads --region in any case, refuses an unknown region with a suggestion, and fetches a provider named twice once', async () => {
+    server.routes[EU_WEST_1] = serve(REGIONAL);
+    const upper = await runCli(['fetch', 'rds', '--region', 'EU-West-1'], env);
+    expect(upper.status).toBe(0);
+    expect(upper.stdout).toBe(`${join(cacheDir, 'rds', 'aws.regional.eu-west-1.pem')}\n`);
+    server.requests.length = 0;
+    const typo = await runCli(['fetch', 'rds', '--region', 'eu-west-11'], env);
+    expect(typo.status).toBe(1);
+    expect(typo.stderr).toBe('pgcerts: rds: Region "eu-west-11" has no bundle of its own for rds (aws): did you mean "eu-west-1"? `pgcerts show rds` lists its regions; leave --region out for the partition-wide bundle, which verifies every region.\n');
+    expect(server.requests).toEqual([]);
+    server.routes[GLOBAL] = serve(GOOD);
+    const twice = await runCli(['fetch', 'rds', 'rds', '--json'], env);
+    expect((JSON.parse(twice.stdout) as { results: unknown[] }).results).toHaveLength(1);
+    expect(server.requests.filter((r) => r.path === GLOBAL)).toHaveLength(1);
+  });
+
+  it('--quiet prints nothing on success (cron), still the errors; not with --json', async () => {
+    server.routes[GLOBAL] = serve(GOOD);
+    const quiet = await runCli(['fetch', 'rds', '--quiet'], env);
+    expect(quiet).toMatchObject({ status: 0, stdout: '', stderr: '' });
+    expect(existsSync(bundlePath())).toBe(true);
+    server.routes[GLOBAL] = (_req, res) => void res.writeHead(503).end();
+    const failed = await runCli(['fetch', 'rds', '--quiet', '--force', '--retries', '0'], env);
+    expect(failed.status).toBe(1);
+    expect(failed.stdout).toBe('');
+    expect(failed.stderr).toMatch(/^pgcerts: rds: .*503/);
+    const both = await runCli(['fetch', 'rds', '--quiet', '--json'], env);
+    expect(both.status).toBe(2);
   });
 
   it('refreshes an unchanged bundle with a conditional request and no body', async () => {

@@ -22,6 +22,8 @@ export interface CheckFlags {
   criticalDays?: string;
   maxRegistryAgeDays?: string;
   refresh?: boolean;
+  /** Text report: only what is not OK, and nothing at all (not even the status line) when all is OK. */
+  problemsOnly?: boolean;
   timeout?: string;
   format?: string;
   json?: boolean;
@@ -78,6 +80,7 @@ export function parseCheckArgv(argv: string[]): { providers: string[]; flags: Ch
     'critical-days': { type: 'string' },
     'max-registry-age-days': { type: 'string' },
     refresh: { type: 'boolean' },
+    'problems-only': { type: 'boolean' },
     timeout: { type: 'string' },
     format: { type: 'string' },
     json: { type: 'boolean' },
@@ -90,7 +93,7 @@ export function parseCheckArgv(argv: string[]): { providers: string[]; flags: Ch
     flags: {
       all: values.all, host: values.host, hostaddr: values.hostaddr, sslrootcert: values.sslrootcert, file: values.file,
       warnDays: values['warn-days'], criticalDays: values['critical-days'], maxRegistryAgeDays: values['max-registry-age-days'],
-      refresh: values.refresh, timeout: values.timeout, format: values.format, json: values.json, output: values.output,
+      refresh: values.refresh, problemsOnly: values['problems-only'], timeout: values.timeout, format: values.format, json: values.json, output: values.output,
     },
   };
 }
@@ -142,6 +145,7 @@ function useColor(): boolean {
 export async function runCheck(providers: string[], flags: CheckFlags): Promise<number> {
   try {
     const format = chooseFormat(flags);
+    if (flags.problemsOnly && format !== 'text') throw usage(`--problems-only shapes the text report; the ${format} report always has every row (filter it with your tools).`);
     if (flags.all && providers.length > 0) throw usage('Give provider ids or --all, not both.');
     const hostFlags = flags.host ?? [];
     if (hostFlags.length === 0 && flags.hostaddr !== undefined) throw usage('--hostaddr needs --host: give the name to verify with --host and the address to connect to with --hostaddr.');
@@ -178,14 +182,14 @@ export async function runCheck(providers: string[], flags: CheckFlags): Promise<
     const report = await runChecks(options);
     const { escapeControl, formatJson, formatPrometheus, formatText } = await import('../check-format.js');
     if (flags.output !== undefined) {
-      const text = format === 'json' ? formatJson(report) : format === 'prometheus' ? formatPrometheus(report) : formatText(report);
+      const text = format === 'json' ? formatJson(report) : format === 'prometheus' ? formatPrometheus(report) : formatText(report, { problemsOnly: flags.problemsOnly });
       const { writeFileAtomic } = await import('./write-file.js');
       writeFileAtomic(flags.output, text, '--output');
     } else {
-      const text = format === 'json' ? formatJson(report) : format === 'prometheus' ? formatPrometheus(report) : formatText(report, { color: useColor() });
-      writeAll(1, text);
+      const text = format === 'json' ? formatJson(report) : format === 'prometheus' ? formatPrometheus(report) : formatText(report, { color: useColor(), problemsOnly: flags.problemsOnly });
+      if (text !== '') writeAll(1, text);
     }
-    writeAll(2, `pgcerts: ${report.status} - ${escapeControl(report.summary)}\n`);
+    if (!(flags.problemsOnly && report.status === 'OK')) writeAll(2, `pgcerts: ${report.status} - ${escapeControl(report.summary)}\n`);
     return report.exitCode;
   } catch (error) {
     // Bad input (a flag, a provider id, a host) gives no verdict: UNKNOWN.

@@ -26,6 +26,8 @@ export interface FetchFlags {
   offline?: boolean;
   strict?: boolean;
   keepExpired?: boolean;
+  /** Print nothing on success but warnings (cron mails only what needs a look). */
+  quiet?: boolean;
   json?: boolean;
   /** Seconds for the whole download of one source (commander passes a string). */
   timeout?: string;
@@ -78,6 +80,7 @@ export function parseFetchArgv(argv: string[]): { names: string[]; flags: FetchF
     'keep-expired': { type: 'boolean' },
     timeout: { type: 'string' },
     retries: { type: 'string' },
+    quiet: { type: 'boolean' },
     json: { type: 'boolean' },
   });
   if (!read) return undefined;
@@ -89,11 +92,12 @@ export function parseFetchArgv(argv: string[]): { names: string[]; flags: FetchF
 export function describeResult(r: BundleResult): string {
   const resource = r.resource ? `, ${r.resource.kind} ${r.resource.name && r.resource.name !== r.resource.id ? `"${r.resource.name}" (${r.resource.id})` : r.resource.id}` : '';
   const where = `${r.provider} (${r.trust}${r.region ? `, ${r.region}` : ''}${resource})`;
-  if (r.notModified) return `${where}: unchanged, the cached copy is current (${r.kept.length} certificates); earliest expiry ${r.earliestExpiry?.slice(0, 10) ?? 'n/a'}.`;
+  const certificates = (n: number): string => `${n} certificate${n === 1 ? '' : 's'}`;
+  if (r.notModified) return `${where}: unchanged, the cached copy is current (${certificates(r.kept.length)}); earliest expiry ${r.earliestExpiry?.slice(0, 10) ?? 'n/a'}.`;
   const parts = [
-    `${where}: kept ${r.kept.length} certificate${r.kept.length === 1 ? '' : 's'}, dropped ${r.dropped.length}`,
+    `${where}: kept ${certificates(r.kept.length)}, dropped ${r.dropped.length}`,
     `earliest expiry ${r.earliestExpiry?.slice(0, 10) ?? 'n/a'}`,
-    `${r.added.length} added and ${r.removed.length} removed since the previous copy`,
+    r.firstCopy ? 'the first copy in this cache' : `${r.added.length} added and ${r.removed.length} removed since the previous copy`,
   ];
   if (r.offline) parts.push("built from Node's root store");
   return `${parts.join('; ')}.`;
@@ -103,9 +107,12 @@ export function describeResult(r: BundleResult): string {
 export async function runFetch(registry: Registry, names: string[], flags: FetchFlags, base: FetchOptions & { shownWarnings?: Set<string> }): Promise<number> {
   if (flags.all && names.length > 0) throw new PgcertsError('USAGE', 'Give provider ids or --all, not both.');
   if (!flags.all && names.length === 0) throw new PgcertsError('USAGE', 'Name at least one provider (see `pgcerts list`) or use --all.');
+  // Each provider once, however often it is named (`fetch rds aurora` names rds twice).
   const providers = flags.all
     ? registry.providers.filter((p) => p.trust.some(isDownloadable)).map((p) => p.id)
-    : names.map((n) => registry.getProvider(n).id);
+    : [...new Set(names.map((n) => registry.getProvider(n).id))];
+  // Region names are case-insensitive, as AWS writes them in lower case.
+  if (flags.region !== undefined) flags = { ...flags, region: flags.region.trim().toLowerCase() };
   if (flags.out && providers.length !== 1) throw new PgcertsError('USAGE', '--out needs exactly one provider.');
   const given = ([['--host', flags.host], ['--instance', flags.instance], ['--cluster', flags.cluster], ['--project', flags.project]] as const).filter(([, value]) => value !== undefined);
   if (given.length > 1) throw new PgcertsError('USAGE', `Give one of ${given.map(([flag]) => flag).join(' and ')}: --instance, --cluster and --project name the resource, --host a host name the API is searched for.`);
@@ -151,16 +158,17 @@ export async function runFetch(registry: Registry, names: string[], flags: Fetch
     }
     writeFileAtomic(flags.out, readFileSync(results[0].path, 'utf8'), '--out');
   }
+  if (flags.quiet && (flags.json || flags.pem)) throw new PgcertsError('USAGE', `--quiet prints nothing on success, so it does not go with ${flags.json ? '--json' : '--pem'}; drop one of them.`);
   if (flags.json) {
     outJson({ registryVersion: registry.version, results, errors });
-  } else {
+  } else if (!flags.quiet) {
     for (const r of results) {
       if (flags.pem) stdout().write(readFileSync(r.path, 'utf8'));
       else out(flags.out ? resolve(flags.out) : r.path);
     }
   }
   for (const r of results) {
-    warn(describeResult(r));
+    if (!flags.quiet) warn(describeResult(r));
     for (const w of r.warnings) if (!base.shownWarnings?.has(w)) warn(w);
   }
   for (const e of errors) warn(`${e.provider}: ${e.message}`);

@@ -96,9 +96,11 @@ function buildProgram(result: { code: number }): Command {
     .option('--keep-expired', 'keep expired certificates in the bundle')
     .option('--timeout <seconds>', 'give up on one download after this long (default 60)')
     .option('--retries <n>', 'extra attempts after 5xx answers, resets and timeouts (default 3)')
+    .option('--quiet', 'print nothing on success but warnings (for cron); errors still go to stderr')
     .option('--json', 'print one JSON document')
     .addHelpText('after', examples([
       'pgcerts fetch rds',
+      'pgcerts fetch rds --quiet   # in cron: mail only when something needs a look',
       'pgcerts fetch rds --region eu-west-1 --out /etc/ssl/rds.pem',
       'pgcerts fetch azure neon --json',
       'pgcerts fetch --all',
@@ -220,6 +222,7 @@ function buildProgram(result: { code: number }): Command {
     .option('--critical-days <days>', 'CRITICAL when a certificate expires within this many days (default 14)')
     .option('--max-registry-age-days <days>', 'WARNING when the registry data is older than this (default 180; PGCERTS_NO_REGISTRY_AGE_WARNING=1 turns it off)')
     .option('--refresh', 'ask each cached bundle\'s source whether it changed (conditional request; the cache is not modified)')
+    .option('--problems-only', 'text report: only rows that are not OK, and no output at all when everything is OK (cron)')
     .option('--timeout <seconds>', 'give up on one probe or download after this long (default 10 for probes)')
     .option('--format <format>', 'text, json or prometheus (default text)')
     .option('--json', 'the same as --format json')
