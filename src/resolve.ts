@@ -145,17 +145,22 @@ async function resolveAccount(
  */
 export async function getSslRootCert(input: string, options: ResolveOptions = {}): Promise<RootCertForHost> {
   const results = lookup(input, { registry: options.registry });
+  const hosts = results.map((result) => hostOf(result.match, result.host, result.hint, input.includes('://') || input.includes('=') ? 'the connection string' : input));
+  // Hosts of one provider and trust in several regions (an RDS URL across regions) share the
+  // trust's region-free bundle (RDS's global one verifies every region of the partition).
+  const [first] = hosts;
+  const regions = new Set(hosts.map((h) => h.match.region));
+  const spread = first !== undefined && regions.size > 1 && hosts.every((h) => h.match.provider === first.match.provider && h.match.trust.id === first.match.trust.id);
   const resolved: RootCertForHost[] = [];
-  for (const result of results) {
-    const { match, host } = hostOf(result.match, result.host, result.hint, input.includes('://') || input.includes('=') ? 'the connection string' : input);
-    resolved.push(await resolveOne(match, host, options));
+  for (const { match, host } of hosts) {
+    resolved.push(await resolveOne(spread ? { ...match, region: undefined } : match, host, options));
   }
-  const first = resolved[0] as RootCertForHost;
-  const other = resolved.find((r) => r.path !== first.path);
+  const chosen = resolved[0] as RootCertForHost;
+  const other = resolved.find((r) => r.path !== chosen.path);
   if (other) {
-    throw new PgcertsError('NO_SOURCE', `The hosts "${first.host}" and "${other.host}" need different CA bundles (${first.provider}/${first.trust} and ${other.provider}/${other.trust}); one sslrootcert cannot serve both. Use one connection string per provider.`);
+    throw new PgcertsError('NO_SOURCE', `The hosts "${chosen.host}" and "${other.host}" need different CA bundles (${chosen.provider}/${chosen.trust} and ${other.provider}/${other.trust}); one sslrootcert cannot serve both. Use one connection string per provider.`);
   }
-  return { ...first, warnings: resolved.flatMap((r) => r.warnings) };
+  return { ...chosen, warnings: resolved.flatMap((r) => r.warnings) };
 }
 
 /** node-postgres `ssl` options that verify the server like libpq's verify-full. */

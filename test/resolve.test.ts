@@ -52,6 +52,19 @@ describe('getSslRootCert', () => {
     expect(server.requests.length).toBe(2);
   });
 
+  it('gives a URL whose RDS hosts span regions the partition\'s global bundle, which verifies them all; another provider still needs its own', async () => {
+    const GLOBAL_PATH = '/truststore.pki.rds.amazonaws.com/global/global-bundle.pem';
+    const all = awsProfiles.ca.map((pem) => new X509Certificate(pem)).filter((c) => c.subject === c.issuer && Date.parse(c.validTo) > Date.now() && c.subject.includes('Amazon RDS') && !c.subject.includes('cn-') && !c.subject.includes('us-gov'));
+    server.routes[GLOBAL_PATH] = (_req, res) => void res.writeHead(200).end(all.map((c) => c.toString()).join(''));
+    const url = `postgres://app@${HOST},mydb.abc123xyz.us-east-1.rds.amazonaws.com:5432/app`;
+    const spread = await getSslRootCert(url, options);
+    expect(spread.path).toBe(join(dir, 'cache', 'rds', 'aws.global.pem'));
+    expect(server.requests.map((r) => r.path)).toEqual([GLOBAL_PATH]);
+    // One region alone keeps its regional bundle.
+    expect((await getSslRootCert(HOST, options)).path).toBe(join(dir, 'cache', 'rds', 'aws.regional.eu-west-1.pem'));
+    await expect(getSslRootCert(`postgres://app@${HOST},ep-cool-darkness-123456.us-east-2.aws.neon.tech/app`, { ...options, offline: true })).rejects.toThrow(/need different CA bundles/);
+  });
+
   it('falls back to a stale copy with a warning when the network fails, and fails without one', async () => {
     await getSslRootCert(HOST, options);
     server.routes[REGIONAL_PATH] = (_req, res) => void res.writeHead(500).end();
