@@ -13,7 +13,7 @@ import { parseCertificates } from './pem.js';
 import { getBundledRegistry, type Registry } from './registry.js';
 import type { PinnedCertificate, Provider, SslMode, Trust, TrustKind } from './registry-types.js';
 import type { ResolveOptions } from './resolve.js';
-import { IMPORT_SOURCE, explainNoSource } from './sources.js';
+import { IMPORT_SOURCE, describeGuess, explainNoSource } from './sources.js';
 import { findLookalikePin } from './validate.js';
 
 /** How bad a finding is: `error` leaves the connection unprotected or failing, `warning` fragile, `info` explains. */
@@ -315,7 +315,7 @@ function describeHosts(ctx: Context, options: DiagnoseOptions): DiagnosedHost[] 
       const { provider, trust } = entry;
       if (trust.kind === 'none') {
         const pg = ctx.target.form === 'url' ? ` node-postgres 8 treats sslmode=require as verify-full, which fails here; with pg, the libpq meaning needs uselibpqcompat=true&sslmode=${trust.sslmode}.` : '';
-        add(ctx, 'error', 'PROVIDER_UNVERIFIABLE', 'both', `${explainNoSource(provider, trust)}${pg}`, shown);
+        add(ctx, 'error', 'PROVIDER_UNVERIFIABLE', 'both', `${result.match?.guess && result.host ? describeGuess(result.host, provider) : ''}${explainNoSource(provider, trust)}${pg}`, shown);
       } else if (trust.kind === 'account' && result.host && !hasImportedCa(provider.id, trust.id, result.host) && !hasUsableFile(ctx)) {
         add(ctx, 'error', 'ACCOUNT_CA_MISSING', 'both', `${explainNoSource(provider, trust)} Use --host ${result.host} when the CA belongs to this ${trust.scope ?? 'account'} only.`, shown);
       }

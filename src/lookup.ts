@@ -29,6 +29,8 @@ export interface HostMatch {
   providerName: string;
   /** Product or endpoint kind, e.g. `instance`, `cluster`, `proxy`, `pooler`. */
   kind: string;
+  /** True when other hosts share the name form (plain EC2 names): the provider is a likely guess. */
+  guess: boolean;
   partition: string | undefined;
   region: string | undefined;
   /** Other named captures of the host pattern. */
@@ -92,6 +94,7 @@ function describeRule(provider: Provider, rule: HostRule, region: string | undef
     provider: provider.id,
     providerName: provider.name,
     kind: rule.kind,
+    guess: rule.guess === true,
     partition: rule.partition ?? trust.partition,
     region,
     trust: { id: trust.id, kind: trust.kind, summary: trust.summary, systemTrustStore: trust.systemTrustStore, confirmed: trust.cite.confirmed },
@@ -122,7 +125,7 @@ function describeMatch(found: RuleMatch): HostMatch {
   }
   // An explicit literal: copying a frozen object with spread is several times slower.
   return {
-    provider: b.provider, providerName: b.providerName, kind: b.kind, partition: b.partition, region: b.region,
+    provider: b.provider, providerName: b.providerName, kind: b.kind, guess: b.guess, partition: b.partition, region: b.region,
     captures: found.captures, trust: b.trust, sslmode: b.sslmode, source: b.source, roots: b.roots, obtain: b.obtain,
     reason: b.reason, alternative: b.alternative, notes: b.notes,
   };

@@ -35,6 +35,8 @@ export interface HostRule {
   partition?: string;
   trust: string;
   examples: string[];
+  /** Other hosts share this name form (plain EC2 names): a match is a likely guess. */
+  guess?: boolean;
   note?: string;
   cite: Cite;
 }

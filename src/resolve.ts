@@ -6,7 +6,7 @@ import type { FetchOptions } from './fetch.js';
 import { lookup, type HostMatch } from './lookup.js';
 import { getBundledRegistry } from './registry.js';
 import type { Provider, SslMode, Trust, TrustKind } from './registry-types.js';
-import { ACCOUNT_SOURCE, IMPORT_SOURCE, OFFLINE_SOURCE, explainNoSource, findSource } from './sources.js';
+import { ACCOUNT_SOURCE, describeGuess, IMPORT_SOURCE, OFFLINE_SOURCE, explainNoSource, findSource } from './sources.js';
 
 const DAY_MS = 86_400_000;
 
@@ -46,7 +46,7 @@ async function resolveOne(match: HostMatch, host: string, options: ResolveOption
   const registry = options.registry ?? getBundledRegistry();
   const provider = registry.getProvider(match.provider);
   const trust = provider.trust.find((t) => t.id === match.trust.id) as Trust;
-  if (trust.kind === 'none') throw new PgcertsError('NO_SOURCE', explainNoSource(provider, trust));
+  if (trust.kind === 'none') throw new PgcertsError('NO_SOURCE', `${match.guess ? describeGuess(host, provider) : ''}${explainNoSource(provider, trust)}`);
   const now = options.now ?? new Date();
   const cache = new BundleCache(options.cacheDir ?? getCacheDir());
   const warnings: string[] = [];

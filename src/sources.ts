@@ -18,6 +18,11 @@ export function publicRoots(provider: Provider, trust: Trust): PinnedCertificate
   return provider.certificates.filter((c) => c.trust.includes(trust.id) && c.status === 'current');
 }
 
+/** For a match that is a likely guess (a name form other hosts share), the sentence that says so. */
+export function describeGuess(host: string, provider: Provider): string {
+  return `"${host}" is probably a ${provider.name} host (other servers, such as plain EC2 instances, have names of the same form); if it is not, pass its CA as sslrootcert yourself. `;
+}
+
 /** How to get a CA for a provider pgcerts cannot download, as one sentence. */
 export function explainNoSource(provider: Provider, trust: Trust): string {
   if (trust.kind === 'none') {

@@ -161,6 +161,11 @@ describe('pgcerts fetch (both argument paths)', () => {
   const cacheDir = mkdtempSync(join(tmpdir(), 'pgcerts-cli-fetch-'));
   afterAll(() => rmSync(cacheDir, { recursive: true, force: true }));
 
+  it('says "probably" for a host rule that is a guess, and in the error sslrootcert gives for it', () => {
+    expect(ok(['lookup', 'ec2-54-163-1-2.compute-1.amazonaws.com'])).toMatch(/^ {2}provider +probably heroku \(Heroku Postgres\): other hosts share this name form$/m);
+    expect(fail(1, ['sslrootcert', 'ec2-54-163-1-2.compute-1.amazonaws.com'], { PGCERTS_CACHE_DIR: cacheDir })).toContain('"ec2-54-163-1-2.compute-1.amazonaws.com" is probably a Heroku Postgres host (other servers, such as plain EC2 instances, have names of the same form)');
+  });
+
   it('builds an offline public bundle the same way on both paths', () => {
     // A first copy is said to be one; after it, both paths see the previous copy and say the same.
     const first = spawnSync(process.execPath, [BIN, 'fetch', 'neon', '--offline', '--force'], { env: { ...process.env, PGCERTS_CACHE_DIR: cacheDir }, encoding: 'utf8' });

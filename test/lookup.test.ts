@@ -280,6 +280,11 @@ describe('lookup', () => {
     expect(none?.alternative).toBeTruthy();
   });
 
+  it('says a Heroku classic match is a guess (plain EC2 names look the same) and other matches are not', () => {
+    expect(lookup('ec2-54-163-1-2.compute-1.amazonaws.com')[0]?.match).toMatchObject({ provider: 'heroku', guess: true });
+    expect(lookup('mydb.abc123xyz.eu-west-1.rds.amazonaws.com')[0]?.match?.guess).toBe(false);
+  });
+
   it('sends Exoscale hosts under aivencloud.com to Exoscale\'s API, and other aivencloud.com hosts to Aiven\'s', () => {
     const exoscale = lookup('billing-pg-exoscale-0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0.aivencloud.com')[0]?.match;
     expect(exoscale?.provider).toBe('exoscale');

@@ -4,7 +4,7 @@ import { EXIT, formatRows, out, outJson, warn } from './output.js';
 
 function describe(match: HostMatch): Array<[string, string | undefined]> {
   return [
-    ['provider', `${match.provider} (${match.providerName})`],
+    ['provider', `${match.guess ? 'probably ' : ''}${match.provider} (${match.providerName})${match.guess ? ': other hosts share this name form' : ''}`],
     ['kind', match.kind],
     ['partition', match.partition],
     ['region', match.region],
