@@ -60,6 +60,7 @@ export {
 } from './fetch.js';
 export {
   getSslRootCert,
+  getSslRootCertForProvider,
   getPgSslOptions,
   getSecureConnectionString,
   type ResolveOptions,

@@ -3,7 +3,6 @@ import { readFileSync } from 'node:fs';
 import { isIP, connect as netConnect, type Socket } from 'node:net';
 import { resolve as resolvePath } from 'node:path';
 import { connect as tlsConnect, rootCertificates, type DetailedPeerCertificate, type TLSSocket } from 'node:tls';
-import { BundleCache, getCacheDir } from './cache.js';
 import { summarizeCertificate, type CertificateSummary } from './certificate.js';
 import { PgcertsError } from './errors.js';
 import { MAX_CA_FILE_BYTES, describeReadError, readRegularFile } from './read-file.js';
@@ -13,8 +12,7 @@ import { parseCertificates } from './pem.js';
 import { quoteInput } from './redact.js';
 import { getBundledRegistry, type Registry } from './registry.js';
 import type { CertificateStatus, Provider, SslMode } from './registry-types.js';
-import { getSslRootCert, type ResolveOptions } from './resolve.js';
-import { IMPORT_SOURCE } from './sources.js';
+import { getSslRootCert, getSslRootCertForProvider, type ResolveOptions } from './resolve.js';
 import { rankStatus, type MonitoringStatus } from './status.js';
 import { findLookalikePin } from './validate.js';
 
@@ -701,18 +699,7 @@ async function resolveBundle(host: string, forced: Provider | undefined, options
   }
 }
 
-/** A provider's bundle regardless of the host name: an imported file, else its default download. */
+/** A provider's bundle regardless of the host name, chosen as `sslrootcert` chooses it (cache first: no download per probe). */
 async function resolveForProvider(provider: Provider, host: string, options: ResolveOptions & { registry: Registry }): Promise<{ path: string; provider: string; trust: string; sslmode: SslMode; warnings: string[] }> {
-  const cache = new BundleCache(options.cacheDir ?? getCacheDir());
-  for (const trust of provider.trust) {
-    if (trust.kind === 'none') continue;
-    for (const key of [{ host }, {}]) {
-      const entry = cache.read({ provider: provider.id, trust: trust.id, source: IMPORT_SOURCE, ...key });
-      if (entry) return { path: entry.path, provider: provider.id, trust: trust.id, sslmode: trust.sslmode, warnings: [] };
-    }
-  }
-  const { fetchBundle } = await import('./fetch.js');
-  const result = await fetchBundle(provider.id, { ...options, onWarning: undefined });
-  const trust = provider.trust.find((t) => t.id === result.trust);
-  return { path: result.path, provider: provider.id, trust: result.trust, sslmode: trust?.sslmode ?? 'verify-full', warnings: result.warnings };
+  return getSslRootCertForProvider(provider.id, host, options);
 }

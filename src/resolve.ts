@@ -135,6 +135,24 @@ async function resolveAccount(
 }
 
 /**
+ * A provider's bundle for a host whose name does not name the provider (an IP address, an alias),
+ * chosen as for its own hosts: a file imported for the host, then for the provider, then a fresh
+ * cached download, then a download. The provider's first trust entry pgcerts can serve is used.
+ * @throws PgcertsError as {@link getSslRootCert}.
+ * @example await getSslRootCertForProvider('rds', '10.0.3.17')
+ */
+export async function getSslRootCertForProvider(providerName: string, host: string, options: ResolveOptions = {}): Promise<RootCertForHost> {
+  const registry = options.registry ?? getBundledRegistry();
+  const provider = registry.getProvider(providerName);
+  const cache = new BundleCache(options.cacheDir ?? getCacheDir());
+  // An imported file of any trust entry, for the host or the provider, comes first.
+  const imported = provider.trust.find((t) => t.kind !== 'none' && [{ host }, {}].some((key) => cache.read({ provider: provider.id, trust: t.id, source: IMPORT_SOURCE, ...key })));
+  const trust = imported ?? provider.trust.find((t) => t.kind === 'bundle' || t.kind === 'public') ?? provider.trust.find((t) => t.kind !== 'none') ?? (provider.trust[0] as Trust);
+  const match = { provider: provider.id, trust: { id: trust.id }, sslmode: trust.sslmode, region: undefined, guess: false } as unknown as HostMatch;
+  return resolveOne(match, host, { ...options, registry });
+}
+
+/**
  * The CA bundle for a host (or every host of a URL or libpq string, which must share one
  * bundle): an imported file, a fresh cached download, or a new download. For account CAs, the
  * download goes through the provider's API when its token is set (see `fetchAccountBundle`).

@@ -396,7 +396,9 @@ describe('pgcerts probe', () => {
     expect(run.status).toBe(0);
     expect(statusLine(run)).toMatch(new RegExp(`^pgcerts: OK - ${HOST}:${server.port}: TLSv1\\.3, chain verifies against the CA file \\(anchor "pgcerts probe test root"\\), host name matches, first expiry in 36[45] days$`));
     const lines = run.stdout.split('\n');
-    expect(lines[0]).toBe(`${HOST}:${server.port} (127.0.0.1)`);
+    // A monitoring plugin's first line: the verdict with the days left as performance data.
+    expect(lines[0]).toMatch(new RegExp(`^PGCERTS OK - ${HOST}:${server.port}: TLSv1\\.3, chain verifies .* \\| days=36[45];30;14;0 anchor_days=36[45];30;14;0$`));
+    expect(lines[1]).toBe(`${HOST}:${server.port} (127.0.0.1)`);
     expect(run.stdout).toContain('\n  status        OK\n');
     expect(run.stdout).toContain('\n  negotiation   SSLRequest, answered "S"\n');
     expect(run.stdout).toContain(`\n  host name     matches (DNS:${HOST})\n`);
@@ -468,17 +470,21 @@ describe('pgcerts probe', () => {
   it('uses the registry bundle through the mirror, and --provider for an address', async () => {
     const server = await serve('tls', createServerCertificate(rdsLikeRoot, { commonName: NOWHERE_HOST, ipAddresses: ['127.0.0.1'] }), []);
     const byName = await runCli(['probe', `${NOWHERE_HOST}:${server.port}`, '--hostaddr', '127.0.0.1'], env);
-    // First the fetch's own warning about the root it accepted unpinned, then the verdict.
-    const [fetchWarning, verdict] = byName.stderr.trimEnd().split('\n');
-    expect(fetchWarning).toMatch(/^pgcerts: "Amazon RDS xx-nowhere-1 Root CA RSA2048 G1" \(SHA-256 [0-9A-F:]+\): unpinned: accepted only because it fits the registry's constraints for rds \(aws\)/);
+    // stderr holds the verdict alone; the fetch's warning about the root it accepted unpinned is in the report.
+    const [verdict, ...more] = byName.stderr.trimEnd().split('\n');
+    expect(more).toEqual([]);
+    expect(byName.stdout).toMatch(/\nwarning: "Amazon RDS xx-nowhere-1 Root CA RSA2048 G1" \(SHA-256 [0-9A-F:]+\): unpinned: accepted only because it fits the registry's constraints for rds \(aws\)/);
     expect(verdict).toMatch(/^pgcerts: WARNING - The chain of \S+ verifies against the rds bundle through "Amazon RDS xx-nowhere-1 Root CA RSA2048 G1" \(SHA-256 [0-9A-F:]+\), which the registry does not pin \(unpinned: /);
     expect(byName.status).toBe(1);
     expect(byName.stdout).toContain(`${join(dir, 'cli-cache', 'rds', 'aws.global.pem')} (rds/aws, `);
     expect(byName.stdout).toContain('not pinned in the registry');
     const json = JSON.parse((await runCli(['probe', `${NOWHERE_HOST}:${server.port}`, '--hostaddr', '127.0.0.1', '--json'], env)).stdout) as ProbeReport;
     expect([json.status, json.problems.map((p) => p.code), json.bundle?.anchor?.unpinned]).toEqual(['WARNING', ['unpinned'], true]);
+    // --provider uses the cached bundle as sslrootcert does: no download on each probe.
+    const downloads = mirror.requests.length;
     const byIp = await runCli(['probe', `127.0.0.1:${server.port}`, '--provider', 'rds'], env);
     expect(byIp.status).toBe(1);
+    expect(mirror.requests.length).toBe(downloads);
     const noProvider = await runCli(['probe', `127.0.0.1:${server.port}`], env);
     expect(noProvider.status).toBe(3);
     expect(statusLine(noProvider)).toMatch(/^pgcerts: UNKNOWN - No CA bundle to verify 127\.0\.0\.1:\d+ against: A local address/);

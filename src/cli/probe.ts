@@ -103,6 +103,22 @@ export function formatProbeReport(report: ProbeReport): string[] {
 }
 
 /**
+ * `PGCERTS OK - <summary> | days=59;30;14;0 anchor_days=3100;30;14;0`: the plugin status line, with
+ * the days left of the server certificate and of the anchor as performance data (warning and
+ * critical thresholds included), when the handshake got that far.
+ */
+export function nagiosLine(report: ProbeReport, thresholds: { warnDays: number; criticalDays: number }): string {
+  const perf: string[] = [];
+  const limits = `${thresholds.warnDays};${thresholds.criticalDays};0`;
+  if (report.expiry) {
+    perf.push(`days=${report.expiry.serverDaysLeft};${limits}`);
+    if (report.expiry.anchorDaysLeft !== undefined) perf.push(`anchor_days=${report.expiry.anchorDaysLeft};${limits}`);
+  }
+  const summary = report.summary.replace(/[|\r\n]/g, ' ');
+  return `PGCERTS ${report.status} - ${summary}${perf.length > 0 ? ` | ${perf.join(' ')}` : ''}`;
+}
+
+/**
  * `pgcerts probe <host[:port]>`: connect, check the served chain, print the report, and return
  * the monitoring exit code (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN, also for bad input).
  */
@@ -131,9 +147,17 @@ export async function runProbe(target: string | undefined, flags: ProbeFlags, en
     const { probeServer } = await import('../probe.js');
     const report = await probeServer(options);
     const exitCode = PROBE_EXIT[report.status];
-    if (flags.json) outJson({ ...report, exitCode });
-    else for (const line of formatProbeReport(report)) out(line);
-    for (const message of report.bundle?.warnings ?? []) warn(message);
+    if (flags.json) {
+      outJson({ ...report, exitCode });
+    } else {
+      // Monitoring plugins' convention (Nagios, Icinga): the first line of stdout is the verdict
+      // with performance data; the report follows.
+      out(nagiosLine(report, options));
+      for (const line of formatProbeReport(report)) out(line);
+      for (const message of report.bundle?.warnings ?? []) out(`warning: ${message}`);
+    }
+    // stderr holds the status line alone (the bundle's warnings are in the report).
+    if (flags.json) for (const message of report.bundle?.warnings ?? []) warn(message);
     warn(`${report.status} - ${report.summary}`);
     return exitCode;
   } catch (error) {
