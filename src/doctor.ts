@@ -317,7 +317,7 @@ function describeHosts(ctx: Context, options: DiagnoseOptions): DiagnosedHost[] 
         const pg = ctx.target.form === 'url' ? ` node-postgres 8 treats sslmode=require as verify-full, which fails here; with pg, the libpq meaning needs uselibpqcompat=true&sslmode=${trust.sslmode}.` : '';
         add(ctx, 'error', 'PROVIDER_UNVERIFIABLE', 'both', `${result.match?.guess && result.host ? describeGuess(result.host, provider) : ''}${explainNoSource(provider, trust)}${pg}`, shown);
       } else if (trust.kind === 'account' && result.host && !hasImportedCa(provider.id, trust.id, result.host) && !hasUsableFile(ctx)) {
-        add(ctx, 'error', 'ACCOUNT_CA_MISSING', 'both', `${explainNoSource(provider, trust)} Use --host ${result.host} when the CA belongs to this ${trust.scope ?? 'account'} only.`, shown);
+        add(ctx, 'error', 'ACCOUNT_CA_MISSING', 'both', explainNoSource(provider, trust, result.host), shown);
       }
     }
     const alias = entry.alias?.result.match ? entry.alias : undefined;

@@ -118,7 +118,7 @@ async function resolveAccount(
       warnings.push(`The ${provider.id} CA for "${host}" was fetched on ${cached.meta.fetchedAt} and is due for a refresh, but no token is set; ${setup ? `${setup}, and pgcerts fetches it through the ${account?.name} API.` : 'import a current one.'}`);
       return { ...base, path: cached.path, origin: 'stale-cache', warnings };
     }
-    throw new PgcertsError('NO_SOURCE', `${explainNoSource(provider, trust).replace(/`pgcerts import ([^`]*) <file>`/, `\`pgcerts import $1 <file> --host ${host}\``)}${viaApi}`);
+    throw new PgcertsError('NO_SOURCE', `${explainNoSource(provider, trust, host)}${viaApi}`);
   }
   const { fetchAccountBundle } = await import('./fetch.js');
   try {

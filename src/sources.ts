@@ -23,13 +23,20 @@ export function describeGuess(host: string, provider: Provider): string {
   return `"${host}" is probably a ${provider.name} host (other servers, such as plain EC2 instances, have names of the same form); if it is not, pass its CA as sslrootcert yourself. `;
 }
 
-/** How to get a CA for a provider pgcerts cannot download, as one sentence. */
-export function explainNoSource(provider: Provider, trust: Trust): string {
+/**
+ * How to get a CA for a provider pgcerts cannot download, as one sentence. With `host`, the import
+ * of a CA that is not provider-wide (one per cluster, project, team...) names it, so that hosts of
+ * other clusters never get it: `pgcerts import <id> <file> --host <host>`.
+ */
+export function explainNoSource(provider: Provider, trust: Trust, host?: string): string {
   if (trust.kind === 'none') {
     return `${provider.name} (${provider.id}, ${trust.id}) cannot be verified: ${trust.reason ?? trust.summary} The strongest mode that works is sslmode=${trust.sslmode}. Instead: ${trust.alternative ?? 'see `pgcerts show ' + provider.id + '`.'}`;
   }
   const steps = (trust.obtain ?? []).map((s) => `${s.method}: ${s.how}`).join('; ');
-  return `${provider.name} (${provider.id}) has no public CA download: each ${trust.scope ?? 'account'} has its own CA. Get it (${steps}), then run \`pgcerts import ${provider.id} <file>\`.`;
+  // One CA for the whole provider (Supabase's root) is not "each provider has its own".
+  const scope = trust.scope === 'provider' ? `one CA serves every ${provider.name} host, but it is not published for download` : `each ${trust.scope ?? 'account'} has its own CA`;
+  const forHost = host !== undefined && trust.scope !== 'provider' ? ` --host ${host}` : '';
+  return `${provider.name} (${provider.id}) has no public CA download: ${scope}. Get it (${steps}), then run \`pgcerts import ${provider.id} <file>${forHost}\`.`;
 }
 
 /**
