@@ -92,10 +92,12 @@ describe('npm pack', () => {
   });
 
   it('has no script that npm runs when the tarball is installed, and an engines range that require() of the ESM build fits', () => {
-    // npm 11 warns about install scripts of packages not installed from the registry, `prepare`
-    // included; building in `prepack` keeps the build out of installs.
+    // npm 11 warns about the install scripts of a package installed from a tarball or git, `prepare`
+    // included. `npm pack` builds in `prepack`; `npm ci` in a clone (and npm's preparation of a git
+    // dependency) builds in `dependencies`, which npm runs for the project root only.
     for (const script of ['preinstall', 'install', 'postinstall', 'prepare']) expect(pkg.scripts[script], script).toBeUndefined();
     expect(pkg.scripts.prepack).toBe('npm run build');
+    expect(pkg.scripts.dependencies).toBe('npm run build');
     // require() of ES modules without a flag: Node 20.19 and 22.12.
     expect(pkg.engines.node).toBe('^20.19.0 || >=22.12.0');
     const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
