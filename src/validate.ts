@@ -75,7 +75,8 @@ export interface PinRef {
 /**
  * Check a downloaded or imported set of CA certificates against the registry and decide which to
  * trust. Duplicates are removed; expired and not-yet-valid certificates are dropped (kept with
- * `keepExpired`); weak keys, weak signatures and near expiry are warnings.
+ * `keepExpired`); weak keys, weak signatures (except a self-signed root's own, which no client
+ * relies on) and near expiry are warnings.
  *
  * Pins are matched by what a user sees, the common name (and the subject key identifier of the
  * pinned certificates in the set), not by the whole subject: a certificate with a pinned CN or key
@@ -186,7 +187,10 @@ export function validateCertificates(certs: X509Certificate[], options: Validate
     if (status === 'valid' && expiresInDays < warnDays) warnings.push(`expires in ${expiresInDays} days, on ${summary.notAfter.slice(0, 10)}`);
     const rsaBits = /^RSA (\d+)$/.exec(summary.key);
     if (rsaBits && Number(rsaBits[1]) < 2048) warnings.push(`weak key: ${summary.key} (under 2048 bits)`);
-    if (WEAK_SIGNATURE.test(signatureAlgorithm)) warnings.push(`weak signature algorithm: ${signatureAlgorithm}`);
+    // A root's self-signature plays no part in trust (RFC 5280 6.1: the path starts at the trust
+    // anchor, whose own signature no client checks), so only signatures that a chain relies on
+    // are flagged.
+    if (!summary.selfSigned && WEAK_SIGNATURE.test(signatureAlgorithm)) warnings.push(`weak signature algorithm: ${signatureAlgorithm}`);
     if (pin?.status === 'retired') warnings.push('the registry marks it retired: the provider no longer uses it');
     return { summary, signatureAlgorithm, pinned: pin !== undefined, status, expiresInDays, warnings };
   });

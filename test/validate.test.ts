@@ -242,14 +242,37 @@ describe('validateCertificates on made-up certificates', () => {
     expect(validateCertificates([x509(soon)], { provider, trust, now: NOW, warnDays: 5 }).warnings).toEqual([]);
   });
 
-  it('warns about SHA-1 signatures and RSA keys under 2048 bits, but keeps them', () => {
-    const sha1 = createCa({ commonName: 'Example sha1 Root CA', digest: 'sha1', notBefore: days(-10), notAfter: days(900) });
+  it('warns about SHA-1 signatures a chain relies on and RSA keys under 2048 bits, but keeps them', () => {
+    const sha1 = createIntermediate(rootA, { commonName: 'Example sha1 Issuing CA', digest: 'sha1', notBefore: days(-10), notAfter: days(900) });
     const small = createCa({ commonName: 'Example small Root CA', keyBits: 1024, notBefore: days(-10), notAfter: days(900) });
-    const { provider, trust } = testProvider([pinOf(x509(sha1)), pinOf(x509(small))]);
-    const result = validateCertificates([x509(sha1), x509(small)], { provider, trust, now: NOW });
-    expect(result.kept.length).toBe(2);
-    expect(result.reports.map((r) => r.warnings)).toEqual([['weak signature algorithm: sha1WithRSAEncryption'], ['weak key: RSA 1024 (under 2048 bits)']]);
+    const { provider, trust } = testProvider([pinOf(x509(sha1)), pinOf(x509(rootA)), pinOf(x509(small))]);
+    const result = validateCertificates([x509(sha1), x509(rootA), x509(small)], { provider, trust, now: NOW });
+    expect(result.kept.length).toBe(3);
+    expect(result.reports.map((r) => r.warnings)).toEqual([['weak signature algorithm: sha1WithRSAEncryption'], [], ['weak key: RSA 1024 (under 2048 bits)']]);
     expect(result.reports[0]?.signatureAlgorithm).toBe('sha1WithRSAEncryption');
+    expect(result.warnings).toEqual([expect.stringMatching(/^"Example sha1 Issuing CA" \(SHA-256 [0-9A-F:]+\): weak signature algorithm: sha1WithRSAEncryption$/), expect.stringContaining('weak key: RSA 1024')]);
+  });
+
+  it('raises no SHA-1 warning for a self-signed root, pinned or not: its own signature plays no part in trust', () => {
+    // 3072-bit keys come from their own pool, leaving the 2048-bit keys later tests get unchanged.
+    const root = createCa({ commonName: 'Example sha1 Root CA', digest: 'sha1', keyBits: 3072, notBefore: days(-10), notAfter: days(900) });
+    const pinnedRoot = testProvider([pinOf(x509(root))]);
+    const pinnedResult = validateCertificates([x509(root)], { ...pinnedRoot, now: NOW });
+    expect(pinnedResult.reports[0]?.signatureAlgorithm).toBe('sha1WithRSAEncryption');
+    expect(pinnedResult.reports[0]?.summary.selfSigned).toBe(true);
+    expect(pinnedResult.reports[0]?.warnings).toEqual([]);
+    expect(pinnedResult.warnings).toEqual([]);
+
+    // Unpinned, the self-signature is verified (a forged copy is refused), and still not flagged.
+    const account = testProvider([], { kind: 'account', unpinned: undefined });
+    const unpinned = validateCertificates([x509(root)], { ...account, now: NOW, anyCa: true });
+    expect(unpinned.reports[0]?.summary.selfSigned).toBe(true);
+    expect(unpinned.reports[0]?.warnings).toEqual([expect.stringMatching(/^unpinned: /)]);
+
+    // The intermediate that same root signs with SHA-1 is flagged: clients check that signature.
+    const issued = createIntermediate(root, { commonName: 'Example sha1 Issuing CA', digest: 'sha1', keyBits: 3072, notBefore: days(-10), notAfter: days(900) });
+    const chain = validateCertificates([x509(issued), x509(root)], { ...testProvider([pinOf(x509(root)), pinOf(x509(issued))]), now: NOW });
+    expect(chain.reports.map((r) => r.warnings)).toEqual([['weak signature algorithm: sha1WithRSAEncryption'], []]);
   });
 
   it('accepts an intermediate whose issuer is in the set, or that is pinned, and refuses one without its issuer', () => {
