@@ -1,6 +1,6 @@
 import type { KeyObject, X509Certificate } from 'node:crypto';
 import { getKeyIdentifiers, getSignatureAlgorithm, summarizeCertificate, type CertificateSummary } from './certificate.js';
-import { PgcertsError } from './errors.js';
+import { PgcertsError, UPDATE_HOW } from './errors.js';
 import type { Constraints, PinnedCertificate, Provider, Trust } from './registry-types.js';
 
 export interface ValidateOptions {
@@ -101,7 +101,7 @@ export function validateCertificates(certs: X509Certificate[], options: Validate
   const warnDays = options.warnDays ?? 30;
   const context = `Provider "${provider.id}", trust "${trust.id}"${options.region === undefined ? '' : `, region "${options.region}"`}`;
   const fail = (message: string): PgcertsError => new PgcertsError('VALIDATION_FAILED', `${context}: ${message}.`);
-  const update = 'Update pgcerts (`npm install -g pgcerts@latest`); if the newest version still refuses it, report it';
+  const update = `Update pgcerts (${UPDATE_HOW}); if the newest version still refuses it, report it`;
   const clock = options.monotonicNow ?? (() => performance.now());
   const deadline = options.timeoutMs === undefined ? Infinity : clock() + options.timeoutMs;
   const checkTime = (): void => {
@@ -287,7 +287,7 @@ function describeUnpinned(options: ValidateOptions, hasPins: boolean): string {
   if (options.anyCa === true && !hasPins) {
     return `unpinned: the registry pins no CA for ${provider.id} (${trust.id}), so only you vouch for this one; compare its SHA-256 with what the provider shows you`;
   }
-  return `unpinned: accepted only because it fits the registry's constraints for ${provider.id} (${trust.id}), so pgcerts cannot tell it from a forgery of the same shape; compare its SHA-256 with the provider's documentation, and update pgcerts (\`npm install -g pgcerts@latest\`) for a registry that pins it`;
+  return `unpinned: accepted only because it fits the registry's constraints for ${provider.id} (${trust.id}), so pgcerts cannot tell it from a forgery of the same shape; compare its SHA-256 with the provider's documentation, and update pgcerts (${UPDATE_HOW}) for a registry that pins it`;
 }
 
 /** Normalise a name as a reader compares it: NFKC, case-folded, whitespace collapsed. */
@@ -350,7 +350,7 @@ function formatSeconds(ms: number): string {
 /** Why an unpinned certificate that would be kept is refused, or undefined when it is accepted. */
 function refuseUnpinned(report: CertificateReport, options: ValidateOptions, facts: { hasPins: boolean; regionPinned: boolean; elsewhere: string | undefined }): string | undefined {
   const { trust, provider } = options;
-  const update = 'Update pgcerts (`npm install -g pgcerts@latest`) so its registry knows the certificate';
+  const update = `Update pgcerts (${UPDATE_HOW}) so its registry knows the certificate`;
   if (options.strict) return `is not pinned, and strict mode accepts pinned certificates only. ${update}, or run without --strict`;
   if (facts.regionPinned) {
     const where = facts.elsewhere === undefined ? '' : ` (the registry pins it for region ${facts.elsewhere})`;

@@ -408,7 +408,7 @@ describe('forged roots and lookalike names (pins matched by common name and key 
     for (const [set, region] of [[[forged], undefined], [[...g1, forged], undefined], [[...regional, forged], 'us-east-1']] as const) {
       const message = validationError([...set], { provider: rds, trust: aws, region, now: NOW });
       expect(message).toContain(`(SHA-256 ${forged.fingerprint256}) carries the name of pinned "Amazon RDS us-east-1 Root CA RSA2048 G1" (SHA-256 ${real.fingerprint256}) but its fingerprint differs: a forgery or lookalike`);
-      expect(message).toMatch(/Update pgcerts \(`npm install -g pgcerts@latest`\); if the newest version still refuses it, report it\.$/);
+      expect(message).toMatch(/Update pgcerts \(install a newer release tarball, or run `git pull && npm ci` in your clone\); if the newest version still refuses it, report it\.$/);
     }
     expect(findLookalikePin(registry.providers, summarizeCertificate(forged).subject, forged.fingerprint256)?.pin.sha256).toBe(real.fingerprint256);
     expect(findLookalikePin(registry.providers, summarizeCertificate(real).subject, real.fingerprint256)).toBeUndefined();
@@ -432,7 +432,7 @@ describe('forged roots and lookalike names (pins matched by common name and key 
     const result = validateCertificates([...g1, next], { provider: rds, trust: aws, now: NOW });
     expect(result.kept.length).toBe(g1.length + 1);
     expect(result.added.map((r) => [r.summary.sha256, r.pinned])).toEqual([[next.fingerprint256, false]]);
-    expect(result.added[0]?.warnings[0]).toBe('unpinned: accepted only because it fits the registry\'s constraints for rds (aws), so pgcerts cannot tell it from a forgery of the same shape; compare its SHA-256 with the provider\'s documentation, and update pgcerts (`npm install -g pgcerts@latest`) for a registry that pins it');
+    expect(result.added[0]?.warnings[0]).toBe('unpinned: accepted only because it fits the registry\'s constraints for rds (aws), so pgcerts cannot tell it from a forgery of the same shape; compare its SHA-256 with the provider\'s documentation, and update pgcerts (install a newer release tarball, or run `git pull && npm ci` in your clone) for a registry that pins it');
     expect(result.warnings).toContain(`"Amazon RDS xx-test-1 Root CA RSA2048 G1" (SHA-256 ${next.fingerprint256}): ${result.added[0]?.warnings[0]}`);
     const regional = g1.filter((c) => cn(c).startsWith('Amazon RDS us-east-1 '));
     expect(validationError([...regional, next], { provider: rds, trust: aws, region: 'us-east-1', now: NOW }))
