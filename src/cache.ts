@@ -15,9 +15,12 @@ import { MAX_CA_FILE_BYTES, readRegularFile } from './read-file.js';
  * the XDG Base Directory spec requires; a relative `PGCERTS_CACHE_DIR` is an error, because a
  * cache that moves with the working directory would silently miss in deploy scripts.
  *
+ * A cache under `/proc` or `/sys` is refused before any file system call (see
+ * {@link findKernelFileSystem}).
+ *
  * @example getCacheDir({ PGCERTS_CACHE_DIR: '/var/cache/pgcerts' }) // '/var/cache/pgcerts'
- * @throws PgcertsError `CACHE_UNAVAILABLE` when `PGCERTS_CACHE_DIR` is relative or no home
- *   directory is known.
+ * @throws PgcertsError `CACHE_UNAVAILABLE` when `PGCERTS_CACHE_DIR` is relative, the cache would
+ *   be under `/proc` or `/sys`, or no home directory is known; the message names the variable.
  */
 export function getCacheDir(env: NodeJS.ProcessEnv = process.env, homeDir: () => string = homedir): string {
   const explicit = env.PGCERTS_CACHE_DIR;
@@ -25,16 +28,57 @@ export function getCacheDir(env: NodeJS.ProcessEnv = process.env, homeDir: () =>
     if (!isAbsolute(explicit)) {
       throw new PgcertsError('CACHE_UNAVAILABLE', `PGCERTS_CACHE_DIR "${explicit}" is not an absolute path; set it to an absolute directory such as /var/cache/pgcerts.`);
     }
-    return resolve(explicit);
+    const dir = resolve(explicit);
+    const kernel = findKernelFileSystem(dir);
+    if (kernel !== undefined) {
+      throw new PgcertsError('CACHE_UNAVAILABLE', `PGCERTS_CACHE_DIR "${explicit}" is under ${kernel}, a kernel file system where no cache can be written; set it to a directory such as /var/cache/pgcerts.`);
+    }
+    return dir;
   }
   // https://specifications.freedesktop.org/basedir-spec/latest/: relative paths are invalid and ignored.
   const xdg = env.XDG_CACHE_HOME;
-  if (xdg !== undefined && xdg !== '' && isAbsolute(xdg)) return join(resolve(xdg), 'pgcerts');
+  if (xdg !== undefined && xdg !== '' && isAbsolute(xdg)) {
+    const dir = join(resolve(xdg), 'pgcerts');
+    const kernel = findKernelFileSystem(dir);
+    if (kernel !== undefined) {
+      throw new PgcertsError('CACHE_UNAVAILABLE', `XDG_CACHE_HOME "${xdg}" puts the pgcerts cache under ${kernel}, a kernel file system where no cache can be written; set PGCERTS_CACHE_DIR to a directory such as /var/cache/pgcerts.`);
+    }
+    return dir;
+  }
   const home = homeDir();
   if (home === '' || !isAbsolute(home)) {
     throw new PgcertsError('CACHE_UNAVAILABLE', `No home directory is known (got "${home}"); set PGCERTS_CACHE_DIR to an absolute directory.`);
   }
-  return join(home, '.cache', 'pgcerts');
+  const dir = join(home, '.cache', 'pgcerts');
+  const kernel = findKernelFileSystem(dir);
+  if (kernel !== undefined) {
+    throw new PgcertsError('CACHE_UNAVAILABLE', `The home directory "${home}" puts the pgcerts cache under ${kernel}, a kernel file system where no cache can be written; set PGCERTS_CACHE_DIR to a directory such as /var/cache/pgcerts.`);
+  }
+  return dir;
+}
+
+/**
+ * Kernel file systems, where no cache can live: procfs and sysfs answer ENOENT to a new
+ * directory, which Node's recursive mkdir takes for a missing parent, so it retries forever at
+ * full CPU instead of failing.
+ */
+const KERNEL_FILE_SYSTEMS = ['/proc', '/sys'] as const;
+
+/**
+ * The kernel file system (`/proc` or `/sys`) an absolute, normalised path lies in, if any. Pure:
+ * judged on the path's text, so the refusal comes before any file system call.
+ *
+ * @example findKernelFileSystem('/proc/self/pgcerts') // '/proc'
+ * @example findKernelFileSystem('/system/cache') // undefined
+ */
+export function findKernelFileSystem(path: string): string | undefined {
+  return KERNEL_FILE_SYSTEMS.find((root) => path === root || path.startsWith(`${root}/`));
+}
+
+/** The error for a cache directory that is, or through links leads, into a kernel file system. */
+function kernelFileSystemError(dir: string, kernel: string, real?: string): PgcertsError {
+  const where = real === undefined ? `is under ${kernel}` : `leads into ${kernel} ("${real}") through a symbolic link`;
+  return new PgcertsError('CACHE_UNAVAILABLE', `The pgcerts cache directory "${dir}" ${where}, a kernel file system where no cache can be written; set PGCERTS_CACHE_DIR (or the cacheDir option) to a directory such as /var/cache/pgcerts.`);
 }
 
 /**
@@ -190,8 +234,14 @@ export class BundleCache {
   readonly staleLockMs: number;
   private readonly onWriteStep: BundleCacheOptions['onWriteStep'];
 
+  /**
+   * @throws PgcertsError `CACHE_UNAVAILABLE` for a directory under `/proc` or `/sys`, before any
+   *   file system call.
+   */
   constructor(dir: string, options: BundleCacheOptions = {}) {
     this.dir = resolve(dir);
+    const kernel = findKernelFileSystem(this.dir);
+    if (kernel !== undefined) throw kernelFileSystemError(this.dir, kernel);
     this.lockTimeoutMs = options.lockTimeoutMs ?? 10_000;
     this.staleLockMs = options.staleLockMs ?? 30_000;
     this.onWriteStep = options.onWriteStep;
@@ -759,8 +809,14 @@ function tempPath(path: string): string {
   return join(dirname(path), `.${basename(path)}.${process.pid}.${crypto().randomBytes(6).toString('hex')}.tmp`);
 }
 
-/** Create the directory and any missing parents with mode 0755, whatever the umask. */
+/**
+ * Create the directory and any missing parents with mode 0755, whatever the umask. A path that
+ * reaches `/proc` or `/sys` through a symbolic link is refused first: mkdir would never return.
+ */
 async function makeDirs(dir: string): Promise<void> {
+  const real = await realPathOfExisting(dir);
+  const kernel = findKernelFileSystem(real);
+  if (kernel !== undefined) throw kernelFileSystemError(dir, kernel, real);
   const first = await fsp().mkdir(dir, { recursive: true, mode: DIR_MODE });
   if (first === undefined) return;
   const created = [first, ...relative(first, dir).split(sep).filter((p) => p !== '')];
@@ -768,6 +824,17 @@ async function makeDirs(dir: string): Promise<void> {
   for (const part of created) {
     current = current === '' ? part : join(current, part);
     await fsp().chmod(current, DIR_MODE);
+  }
+}
+
+/** The real path of a path's deepest existing ancestor, with the missing part appended. */
+async function realPathOfExisting(path: string): Promise<string> {
+  for (let current = path; ; current = dirname(current)) {
+    try {
+      return join(await fsp().realpath(current), relative(current, path));
+    } catch {
+      if (dirname(current) === current) return path;
+    }
   }
 }
 

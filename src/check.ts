@@ -423,7 +423,7 @@ function evaluateCertificate(ctx: Context, target: CheckTarget, cert: CertFacts,
         : 'it was accepted only because it fits the registry\'s constraints';
     findings.push({
       code: 'unpinned', status: 'WARNING',
-      message: `Unpinned: ${why}, so nothing but its shape vouches for it. Compare its SHA-256 with the provider's documentation, and update pgcerts (\`npm install -g pgcerts@latest\`) for a registry that pins it.`,
+      message: `Unpinned: ${why}, so nothing but its shape vouches for it. Compare its SHA-256 with the provider's documentation, and update pgcerts (install a newer release tarball, or run \`git pull && npm ci\` in your clone) for a registry that pins it.`,
     });
   }
   if (found && found.pin.status !== 'current' && !findings.some((f) => f.code === 'registry-expired')) {
@@ -853,7 +853,7 @@ function checkRegistry(ctx: Context, age: ReturnType<typeof findRegistryAge>, ma
   if (maxAgeDays !== null && age && age.ageDays > maxAgeDays) {
     target.problems.push({
       code: 'registry-stale', status: 'WARNING',
-      message: `The pgcerts registry ${ctx.registry.version} was last checked on ${age.checked}, ${age.ageDays} days ago (more than ${maxAgeDays}); providers may have rotated CAs since. Update pgcerts (\`npm install pgcerts@latest\`), or set PGCERTS_NO_REGISTRY_AGE_WARNING=1.`,
+      message: `The pgcerts registry ${ctx.registry.version} was last checked on ${age.checked}, ${age.ageDays} days ago (more than ${maxAgeDays}); providers may have rotated CAs since. Update pgcerts (install a newer release tarball, or run \`git pull && npm ci\` in your clone), or set PGCERTS_NO_REGISTRY_AGE_WARNING=1.`,
     });
   }
   if (maxAgeDays !== null) {
@@ -868,7 +868,7 @@ function checkRegistry(ctx: Context, age: ReturnType<typeof findRegistryAge>, ma
         seen.add(pin.sha256);
         target.problems.push({
           code: 'registry-pin-expired', status: 'WARNING',
-          message: `The pgcerts registry ${ctx.registry.version} pins ${commonName(pin.subject)} (${provider.id}, SHA-256 ${pin.sha256.slice(0, 23)}...) as current, but it expired on ${pin.notAfter.slice(0, 10)}, after the registry was checked (${pin.cite.checked}); the provider has probably renewed it. Update pgcerts (\`npm install pgcerts@latest\`) and fetch again, or set PGCERTS_NO_REGISTRY_AGE_WARNING=1.`,
+          message: `The pgcerts registry ${ctx.registry.version} pins ${commonName(pin.subject)} (${provider.id}, SHA-256 ${pin.sha256.slice(0, 23)}...) as current, but it expired on ${pin.notAfter.slice(0, 10)}, after the registry was checked (${pin.cite.checked}); the provider has probably renewed it. Update pgcerts (install a newer release tarball, or run \`git pull && npm ci\` in your clone) and fetch again, or set PGCERTS_NO_REGISTRY_AGE_WARNING=1.`,
         });
       }
     }

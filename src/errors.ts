@@ -26,6 +26,12 @@ export type ErrorCode =
   | 'RESOURCE_NOT_FOUND';
 
 /**
+ * How to update pgcerts, for messages whose next step is a newer version: it is not on the npm
+ * registry, so it is installed from a release tarball or a clone (see the README's Install).
+ */
+export const UPDATE_HOW = 'install a newer release tarball, or run `git pull && npm ci` in your clone';
+
+/**
  * The one error class pgcerts throws. `code` is stable; the message names the bad value and ends
  * with the next step.
  */

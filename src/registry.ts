@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { PgcertsError } from './errors.js';
+import { PgcertsError, UPDATE_HOW } from './errors.js';
 import { HostMatcher } from './host-matcher.js';
 import { checkProviders } from './registry-check.js';
 import type { Provider, RegistryData } from './registry-types.js';
@@ -95,7 +95,7 @@ function checkSchemaVersion(version: unknown, path: string): void {
   }
   if (!semver.satisfies(version, SUPPORTED_SCHEMA_RANGE)) {
     const next = semver.gt(version, CURRENT_SCHEMA)
-      ? 'upgrade pgcerts (`npm install pgcerts@latest`) to read it'
+      ? `upgrade pgcerts (${UPDATE_HOW}) to read it`
       : 'use a registry built for this pgcerts (unset PGCERTS_REGISTRY to use the bundled one)';
     throw new PgcertsError('REGISTRY_UNSUPPORTED', `Registry "${path}" uses schema ${version}, but this pgcerts reads schema ${SUPPORTED_SCHEMA_RANGE}; ${next}.`);
   }

@@ -1,6 +1,6 @@
 import type { KeyObject, X509Certificate } from 'node:crypto';
 import { getKeyIdentifiers, getSignatureAlgorithm, summarizeCertificate, type CertificateSummary } from './certificate.js';
-import { PgcertsError } from './errors.js';
+import { PgcertsError, UPDATE_HOW } from './errors.js';
 import type { Constraints, PinnedCertificate, Provider, Trust } from './registry-types.js';
 
 export interface ValidateOptions {
@@ -75,7 +75,8 @@ export interface PinRef {
 /**
  * Check a downloaded or imported set of CA certificates against the registry and decide which to
  * trust. Duplicates are removed; expired and not-yet-valid certificates are dropped (kept with
- * `keepExpired`); weak keys, weak signatures and near expiry are warnings.
+ * `keepExpired`); weak keys, weak signatures (except a self-signed root's own, which no client
+ * relies on) and near expiry are warnings.
  *
  * Pins are matched by what a user sees, the common name (and the subject key identifier of the
  * pinned certificates in the set), not by the whole subject: a certificate with a pinned CN or key
@@ -100,7 +101,7 @@ export function validateCertificates(certs: X509Certificate[], options: Validate
   const warnDays = options.warnDays ?? 30;
   const context = `Provider "${provider.id}", trust "${trust.id}"${options.region === undefined ? '' : `, region "${options.region}"`}`;
   const fail = (message: string): PgcertsError => new PgcertsError('VALIDATION_FAILED', `${context}: ${message}.`);
-  const update = 'Update pgcerts (`npm install -g pgcerts@latest`); if the newest version still refuses it, report it';
+  const update = `Update pgcerts (${UPDATE_HOW}); if the newest version still refuses it, report it`;
   const clock = options.monotonicNow ?? (() => performance.now());
   const deadline = options.timeoutMs === undefined ? Infinity : clock() + options.timeoutMs;
   const checkTime = (): void => {
@@ -186,7 +187,10 @@ export function validateCertificates(certs: X509Certificate[], options: Validate
     if (status === 'valid' && expiresInDays < warnDays) warnings.push(`expires in ${expiresInDays} days, on ${summary.notAfter.slice(0, 10)}`);
     const rsaBits = /^RSA (\d+)$/.exec(summary.key);
     if (rsaBits && Number(rsaBits[1]) < 2048) warnings.push(`weak key: ${summary.key} (under 2048 bits)`);
-    if (WEAK_SIGNATURE.test(signatureAlgorithm)) warnings.push(`weak signature algorithm: ${signatureAlgorithm}`);
+    // A root's self-signature plays no part in trust (RFC 5280 6.1: the path starts at the trust
+    // anchor, whose own signature no client checks), so only signatures that a chain relies on
+    // are flagged.
+    if (!summary.selfSigned && WEAK_SIGNATURE.test(signatureAlgorithm)) warnings.push(`weak signature algorithm: ${signatureAlgorithm}`);
     if (pin?.status === 'retired') warnings.push('the registry marks it retired: the provider no longer uses it');
     return { summary, signatureAlgorithm, pinned: pin !== undefined, status, expiresInDays, warnings };
   });
@@ -283,7 +287,7 @@ function describeUnpinned(options: ValidateOptions, hasPins: boolean): string {
   if (options.anyCa === true && !hasPins) {
     return `unpinned: the registry pins no CA for ${provider.id} (${trust.id}), so only you vouch for this one; compare its SHA-256 with what the provider shows you`;
   }
-  return `unpinned: accepted only because it fits the registry's constraints for ${provider.id} (${trust.id}), so pgcerts cannot tell it from a forgery of the same shape; compare its SHA-256 with the provider's documentation, and update pgcerts (\`npm install -g pgcerts@latest\`) for a registry that pins it`;
+  return `unpinned: accepted only because it fits the registry's constraints for ${provider.id} (${trust.id}), so pgcerts cannot tell it from a forgery of the same shape; compare its SHA-256 with the provider's documentation, and update pgcerts (${UPDATE_HOW}) for a registry that pins it`;
 }
 
 /** Normalise a name as a reader compares it: NFKC, case-folded, whitespace collapsed. */
@@ -346,7 +350,7 @@ function formatSeconds(ms: number): string {
 /** Why an unpinned certificate that would be kept is refused, or undefined when it is accepted. */
 function refuseUnpinned(report: CertificateReport, options: ValidateOptions, facts: { hasPins: boolean; regionPinned: boolean; elsewhere: string | undefined }): string | undefined {
   const { trust, provider } = options;
-  const update = 'Update pgcerts (`npm install -g pgcerts@latest`) so its registry knows the certificate';
+  const update = `Update pgcerts (${UPDATE_HOW}) so its registry knows the certificate`;
   if (options.strict) return `is not pinned, and strict mode accepts pinned certificates only. ${update}, or run without --strict`;
   if (facts.regionPinned) {
     const where = facts.elsewhere === undefined ? '' : ` (the registry pins it for region ${facts.elsewhere})`;

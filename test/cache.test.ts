@@ -1,16 +1,17 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
-  chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync,
+  chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync,
 } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   BundleCache,
-  checksumBytes, getCacheDir, type CacheEntry, type CacheKey, type CacheMetaFields, type CacheWriteStep,
+  checksumBytes, findKernelFileSystem, getCacheDir, type CacheEntry, type CacheKey, type CacheMetaFields, type CacheWriteStep,
 } from '../src/cache.js';
 import { isPgcertsError, PgcertsError } from '../src/errors.js';
+import { cleanEnv, runCli } from './helpers/cli.js';
 
 const WRITER = join(import.meta.dirname, 'helpers', 'cache-writer.mjs');
 const isRoot = process.getuid?.() === 0;
@@ -162,6 +163,66 @@ describe('getCacheDir', () => {
 
   it('uses the real home directory by default', () => {
     expect(getCacheDir({})).toMatch(/[\\/]\.cache[\\/]pgcerts$/);
+  });
+});
+
+// procfs and sysfs answer ENOENT to any new directory, and Node's recursive mkdir then retries
+// forever. Nothing here may reach a file system call under /proc or /sys: each refusal comes
+// first, and nothing can be created there anyway.
+describe('a cache under /proc or /sys', () => {
+  const home = () => '/home/ann';
+  const inProc = '/proc/self/pgcerts-test';
+
+  it('is recognised by its path alone, on label boundaries', () => {
+    expect(['/proc', '/proc/self/pgcerts', '/sys', '/sys/fs/cgroup/pgcerts'].map(findKernelFileSystem)).toEqual(['/proc', '/proc', '/sys', '/sys']);
+    expect(['/procedures/cache', '/system/cache', '/var/proc', '/home/sys/.cache'].map(findKernelFileSystem)).toEqual([undefined, undefined, undefined, undefined]);
+  });
+
+  it('is refused by getCacheDir, naming the variable that put it there and the next step', () => {
+    const explicit = thrown(() => getCacheDir({ PGCERTS_CACHE_DIR: inProc }, home));
+    expect(explicit.code).toBe('CACHE_UNAVAILABLE');
+    expect(explicit.message).toBe('PGCERTS_CACHE_DIR "/proc/self/pgcerts-test" is under /proc, a kernel file system where no cache can be written; set it to a directory such as /var/cache/pgcerts.');
+    expect(thrown(() => getCacheDir({ PGCERTS_CACHE_DIR: '/srv/../sys/kernel' }, home)).message).toBe('PGCERTS_CACHE_DIR "/srv/../sys/kernel" is under /sys, a kernel file system where no cache can be written; set it to a directory such as /var/cache/pgcerts.');
+    expect(thrown(() => getCacheDir({ XDG_CACHE_HOME: '/sys/fs' }, home)).message).toBe('XDG_CACHE_HOME "/sys/fs" puts the pgcerts cache under /sys, a kernel file system where no cache can be written; set PGCERTS_CACHE_DIR to a directory such as /var/cache/pgcerts.');
+    expect(thrown(() => getCacheDir({}, () => '/proc/1/cwd')).message).toBe('The home directory "/proc/1/cwd" puts the pgcerts cache under /proc, a kernel file system where no cache can be written; set PGCERTS_CACHE_DIR to a directory such as /var/cache/pgcerts.');
+    expect(getCacheDir({ PGCERTS_CACHE_DIR: '/system/pgcerts' }, home)).toBe('/system/pgcerts');
+  });
+
+  it('is refused by the BundleCache constructor, so a library cacheDir never reaches the file system', () => {
+    const error = thrown(() => new BundleCache(inProc));
+    expect(error.code).toBe('CACHE_UNAVAILABLE');
+    expect(error.message).toBe('The pgcerts cache directory "/proc/self/pgcerts-test" is under /proc, a kernel file system where no cache can be written; set PGCERTS_CACHE_DIR (or the cacheDir option) to a directory such as /var/cache/pgcerts.');
+    expect(existsSync(inProc)).toBe(false);
+  });
+
+  it('is refused on write when a symbolic link leads the cache there, before any directory is made', async () => {
+    // Not under tempDir(): its clean-up chmods every directory it reaches, and a link into /proc
+    // must never be followed. rmSync removes the link itself, not what it points to.
+    const dir = mkdtempSync(join(tmpdir(), 'pgcerts-cache-link-'));
+    try {
+      symlinkSync('/proc/self', join(dir, 'link'));
+      const cache = new BundleCache(join(dir, 'link', 'pgcerts'));
+      const error = await cache.write(KEY, fakePem('proc'), FIELDS).then(() => undefined, (e: unknown) => e);
+      expect(error).toBeInstanceOf(PgcertsError);
+      expect((error as PgcertsError).code).toBe('CACHE_UNAVAILABLE');
+      expect((error as PgcertsError).message).toMatch(new RegExp(`^The pgcerts cache directory "${dir}/link/pgcerts/rds" leads into /proc \\("/proc/\\d+/pgcerts/rds"\\) through a symbolic link, a kernel file system where no cache can be written; set PGCERTS_CACHE_DIR \\(or the cacheDir option\\) to a directory such as /var/cache/pgcerts\\.$`));
+      expect(existsSync(join(dir, 'link', 'pgcerts'))).toBe(false);
+      expect(readdirSync(dir)).toEqual(['link']);
+    } finally {
+      rmSync(join(dir, 'link'), { force: true });
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('makes the CLI exit 1 with one line naming PGCERTS_CACHE_DIR, before any download or write', async () => {
+    // The mirror is a closed port: a download attempt would fail with another message.
+    const env = cleanEnv({ PGCERTS_CACHE_DIR: inProc, PGCERTS_MIRROR: 'https://127.0.0.1:9' });
+    const expected = 'PGCERTS_CACHE_DIR "/proc/self/pgcerts-test" is under /proc, a kernel file system where no cache can be written; set it to a directory such as /var/cache/pgcerts.';
+    const sslrootcert = await runCli(['sslrootcert', 'mydb.abc123xyz.eu-west-1.rds.amazonaws.com'], env, { killAfterMs: 20_000 });
+    expect(sslrootcert).toEqual({ status: 1, signal: null, stdout: '', stderr: `pgcerts: ${expected}\n` });
+    const fetch = await runCli(['fetch', 'neon', '--offline'], env, { killAfterMs: 20_000 });
+    expect(fetch).toEqual({ status: 1, signal: null, stdout: '', stderr: `pgcerts: neon: ${expected}\n` });
+    expect(existsSync(inProc)).toBe(false);
   });
 });
 

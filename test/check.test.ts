@@ -448,7 +448,7 @@ describe('unpinned and lookalike CAs', () => {
     expect(report.status).toBe('WARNING');
     const row = report.certificates.find((c) => c.sha256 === sha(newRoot));
     expect(row).toMatchObject({ status: 'WARNING', codes: ['unpinned'], pinned: null });
-    expect(row?.reason).toBe('Unpinned: it was accepted only because it fits the registry\'s constraints, so nothing but its shape vouches for it. Compare its SHA-256 with the provider\'s documentation, and update pgcerts (`npm install -g pgcerts@latest`) for a registry that pins it.');
+    expect(row?.reason).toBe('Unpinned: it was accepted only because it fits the registry\'s constraints, so nothing but its shape vouches for it. Compare its SHA-256 with the provider\'s documentation, and update pgcerts (install a newer release tarball, or run `git pull && npm ci` in your clone) for a registry that pins it.');
     expect(report.certificates.filter((c) => c.status !== 'OK')).toHaveLength(1);
     expect(report.summary).toBe(`1 certificate is unpinned; ${RDS_CURRENT_ROOTS.length + 1} certificates in 1 target`);
     const run = await runCli(['check'], envFor(cacheDir, { PGCERTS_REGISTRY: undefined }));
@@ -552,6 +552,7 @@ describe('the registry age', () => {
     expect(problems.length).toBe(expected.size);
     expect(registryTarget?.status).toBe('WARNING');
     expect(problems[0]?.message).toContain(`expired on ${first.notAfter.slice(0, 10)}, after the registry was checked (${first.cite.checked})`);
+    expect(problems[0]?.message).toMatch(/; the provider has probably renewed it\. Update pgcerts \(install a newer release tarball, or run `git pull && npm ci` in your clone\) and fetch again, or set PGCERTS_NO_REGISTRY_AGE_WARNING=1\.$/);
     expect(report.summary).toContain('registry pins expired since it was checked');
     // The day before the first expiry: nothing to report. Silenced with the age warning.
     const before = await check({ registry, files: [file], now: new Date(Date.parse(first.notAfter) - DAY_MS), maxRegistryAgeDays: 100_000 });
@@ -572,7 +573,7 @@ describe('the registry age', () => {
     const pinExpired = getBundledRegistry().providers.some((p) => p.certificates.some((c) => c.status === 'current' && Date.parse(c.notAfter) <= Date.now()));
     expect(statusLine(run)).toBe(`pgcerts: WARNING - registry data is stale${pinExpired ? ', registry pins expired since it was checked' : ''}; 1 certificate in 1 target`);
     const version = getBundledRegistry().version;
-    expect(run.stdout.split('\n')[1]).toMatch(new RegExp(`^WARNING +- +- +registry +- +- +The pgcerts registry ${version.replaceAll('.', '\\.')} was last checked on 2020-01-01, \\d+ days ago \\(more than 180\\); providers may have rotated CAs since\\. Update pgcerts \\(\`npm install pgcerts@latest\`\\), or set PGCERTS_NO_REGISTRY_AGE_WARNING=1\\.$`));
+    expect(run.stdout.split('\n')[1]).toMatch(new RegExp(`^WARNING +- +- +registry +- +- +The pgcerts registry ${version.replaceAll('.', '\\.')} was last checked on 2020-01-01, \\d+ days ago \\(more than 180\\); providers may have rotated CAs since\\. Update pgcerts \\(install a newer release tarball, or run \`git pull && npm ci\` in your clone\\), or set PGCERTS_NO_REGISTRY_AGE_WARNING=1\\.$`));
     expect(run.stdout).toContain(`, ${ageDays} days ago`);
     const json = JSON.parse((await runCli(['check', '--file', file, '--json'], env)).stdout) as CheckReport;
     expect(json.registry).toEqual({ version, checked: '2020-01-01', ageDays, status: 'WARNING' });

@@ -128,7 +128,7 @@ describe('forged lookalike roots from a local HTTPS source', () => {
     const result = await fetchBundle('rds', { ...options(), onWarning: (w) => warnings.push(w) });
     expect(result.unpinned.map((c) => c.sha256)).toEqual([newRoot.fingerprint256]);
     expect(result.kept.find((c) => c.sha256 === newRoot.fingerprint256)?.pinned).toBe(false);
-    expect(result.warnings).toContain(`"Amazon RDS xx-test-1 Root CA RSA2048 G1" (SHA-256 ${newRoot.fingerprint256}): unpinned: accepted only because it fits the registry's constraints for rds (aws), so pgcerts cannot tell it from a forgery of the same shape; compare its SHA-256 with the provider's documentation, and update pgcerts (\`npm install -g pgcerts@latest\`) for a registry that pins it`);
+    expect(result.warnings).toContain(`"Amazon RDS xx-test-1 Root CA RSA2048 G1" (SHA-256 ${newRoot.fingerprint256}): unpinned: accepted only because it fits the registry's constraints for rds (aws), so pgcerts cannot tell it from a forgery of the same shape; compare its SHA-256 with the provider's documentation, and update pgcerts (install a newer release tarball, or run \`git pull && npm ci\` in your clone) for a registry that pins it`);
     const meta = JSON.parse(readFileSync(result.path.replace(/\.pem$/, '.json'), 'utf8')) as { certificates: Array<{ sha256: string; pinned: boolean }> };
     expect(meta.certificates.filter((c) => !c.pinned).map((c) => c.sha256)).toEqual([newRoot.fingerprint256]);
     // The regional bundle of a region whose roots are pinned takes no such root.

@@ -26,3 +26,28 @@ describe('README provider table', () => {
     }
   });
 });
+
+describe('README install instructions', () => {
+  const readme = readFileSync(join(import.meta.dirname, '..', 'README.md'), 'utf8');
+  // ```console blocks are transcripts of output, not instructions.
+  const instructions = readme.replace(/```console\n[\s\S]*?```/g, '');
+  const pinned = /\.tgz\b|git\+https:\/\/github\.com\/pgcerts\/pgcerts\.git#v\d+\.\d+\.\d+\b/;
+
+  it('installs pgcerts only from a pinned tarball or git tag, in every recipe, never by its registry name', () => {
+    const blocks = [...instructions.matchAll(/```[a-z]*\n([\s\S]*?)```/g)].map((m) => m[1] as string);
+    const installs = blocks.flatMap((block) => [...block.matchAll(/\bnpm (?:install|i|add)\b[^\n]*/g)].map((m) => m[0]));
+    expect(installs.length).toBeGreaterThanOrEqual(5);
+    for (const line of installs) expect(line).toMatch(pinned);
+    const spans = [...instructions.matchAll(/`([^`\n]*\bnpm (?:install|i|add)\b[^`\n]*)`/g)].map((m) => m[1] as string).filter((span) => span.includes('pgcerts'));
+    for (const span of spans) expect(span).toMatch(pinned);
+    expect(instructions).not.toMatch(/\bnpx\b/);
+    expect(instructions).not.toMatch(/pgcerts@(?:\d|latest|next)/);
+  });
+
+  it('recipes run the installed pgcerts: cron, systemd, Kubernetes, GitHub Actions and the Dockerfile', () => {
+    expect(instructions).toContain('RUN npm install -g /tmp/pgcerts-0.1.0.tgz');
+    expect(instructions).toContain('command: ["pgcerts", "check", "--json",');
+    expect(instructions).toContain('- run: cd .pgcerts && npm ci && npm pack && npm install -g ./pgcerts-0.1.0.tgz');
+    expect(instructions).toContain('ExecStart=/usr/local/bin/pgcerts check');
+  });
+});

@@ -223,7 +223,8 @@ describe('registry loading', () => {
     const [code, message] = codeAndMessage(write('newer.json', JSON.stringify({ ...data, schemaVersion: '2.0.0' })));
     expect(code).toBe('REGISTRY_UNSUPPORTED');
     expect(message).toContain('2.0.0');
-    expect(message).toContain('upgrade pgcerts');
+    expect(message).toContain('upgrade pgcerts (install a newer release tarball, or run `git pull && npm ci` in your clone) to read it.');
+    expect(message).not.toContain('npm install');
   });
 
   it('refuses an older schema and a schemaVersion that is not semver', () => {

@@ -242,14 +242,37 @@ describe('validateCertificates on made-up certificates', () => {
     expect(validateCertificates([x509(soon)], { provider, trust, now: NOW, warnDays: 5 }).warnings).toEqual([]);
   });
 
-  it('warns about SHA-1 signatures and RSA keys under 2048 bits, but keeps them', () => {
-    const sha1 = createCa({ commonName: 'Example sha1 Root CA', digest: 'sha1', notBefore: days(-10), notAfter: days(900) });
+  it('warns about SHA-1 signatures a chain relies on and RSA keys under 2048 bits, but keeps them', () => {
+    const sha1 = createIntermediate(rootA, { commonName: 'Example sha1 Issuing CA', digest: 'sha1', notBefore: days(-10), notAfter: days(900) });
     const small = createCa({ commonName: 'Example small Root CA', keyBits: 1024, notBefore: days(-10), notAfter: days(900) });
-    const { provider, trust } = testProvider([pinOf(x509(sha1)), pinOf(x509(small))]);
-    const result = validateCertificates([x509(sha1), x509(small)], { provider, trust, now: NOW });
-    expect(result.kept.length).toBe(2);
-    expect(result.reports.map((r) => r.warnings)).toEqual([['weak signature algorithm: sha1WithRSAEncryption'], ['weak key: RSA 1024 (under 2048 bits)']]);
+    const { provider, trust } = testProvider([pinOf(x509(sha1)), pinOf(x509(rootA)), pinOf(x509(small))]);
+    const result = validateCertificates([x509(sha1), x509(rootA), x509(small)], { provider, trust, now: NOW });
+    expect(result.kept.length).toBe(3);
+    expect(result.reports.map((r) => r.warnings)).toEqual([['weak signature algorithm: sha1WithRSAEncryption'], [], ['weak key: RSA 1024 (under 2048 bits)']]);
     expect(result.reports[0]?.signatureAlgorithm).toBe('sha1WithRSAEncryption');
+    expect(result.warnings).toEqual([expect.stringMatching(/^"Example sha1 Issuing CA" \(SHA-256 [0-9A-F:]+\): weak signature algorithm: sha1WithRSAEncryption$/), expect.stringContaining('weak key: RSA 1024')]);
+  });
+
+  it('raises no SHA-1 warning for a self-signed root, pinned or not: its own signature plays no part in trust', () => {
+    // 3072-bit keys come from their own pool, leaving the 2048-bit keys later tests get unchanged.
+    const root = createCa({ commonName: 'Example sha1 Root CA', digest: 'sha1', keyBits: 3072, notBefore: days(-10), notAfter: days(900) });
+    const pinnedRoot = testProvider([pinOf(x509(root))]);
+    const pinnedResult = validateCertificates([x509(root)], { ...pinnedRoot, now: NOW });
+    expect(pinnedResult.reports[0]?.signatureAlgorithm).toBe('sha1WithRSAEncryption');
+    expect(pinnedResult.reports[0]?.summary.selfSigned).toBe(true);
+    expect(pinnedResult.reports[0]?.warnings).toEqual([]);
+    expect(pinnedResult.warnings).toEqual([]);
+
+    // Unpinned, the self-signature is verified (a forged copy is refused), and still not flagged.
+    const account = testProvider([], { kind: 'account', unpinned: undefined });
+    const unpinned = validateCertificates([x509(root)], { ...account, now: NOW, anyCa: true });
+    expect(unpinned.reports[0]?.summary.selfSigned).toBe(true);
+    expect(unpinned.reports[0]?.warnings).toEqual([expect.stringMatching(/^unpinned: /)]);
+
+    // The intermediate that same root signs with SHA-1 is flagged: clients check that signature.
+    const issued = createIntermediate(root, { commonName: 'Example sha1 Issuing CA', digest: 'sha1', keyBits: 3072, notBefore: days(-10), notAfter: days(900) });
+    const chain = validateCertificates([x509(issued), x509(root)], { ...testProvider([pinOf(x509(root)), pinOf(x509(issued))]), now: NOW });
+    expect(chain.reports.map((r) => r.warnings)).toEqual([['weak signature algorithm: sha1WithRSAEncryption'], []]);
   });
 
   it('accepts an intermediate whose issuer is in the set, or that is pinned, and refuses one without its issuer', () => {
@@ -385,7 +408,7 @@ describe('forged roots and lookalike names (pins matched by common name and key 
     for (const [set, region] of [[[forged], undefined], [[...g1, forged], undefined], [[...regional, forged], 'us-east-1']] as const) {
       const message = validationError([...set], { provider: rds, trust: aws, region, now: NOW });
       expect(message).toContain(`(SHA-256 ${forged.fingerprint256}) carries the name of pinned "Amazon RDS us-east-1 Root CA RSA2048 G1" (SHA-256 ${real.fingerprint256}) but its fingerprint differs: a forgery or lookalike`);
-      expect(message).toMatch(/Update pgcerts \(`npm install -g pgcerts@latest`\); if the newest version still refuses it, report it\.$/);
+      expect(message).toMatch(/Update pgcerts \(install a newer release tarball, or run `git pull && npm ci` in your clone\); if the newest version still refuses it, report it\.$/);
     }
     expect(findLookalikePin(registry.providers, summarizeCertificate(forged).subject, forged.fingerprint256)?.pin.sha256).toBe(real.fingerprint256);
     expect(findLookalikePin(registry.providers, summarizeCertificate(real).subject, real.fingerprint256)).toBeUndefined();
@@ -409,7 +432,7 @@ describe('forged roots and lookalike names (pins matched by common name and key 
     const result = validateCertificates([...g1, next], { provider: rds, trust: aws, now: NOW });
     expect(result.kept.length).toBe(g1.length + 1);
     expect(result.added.map((r) => [r.summary.sha256, r.pinned])).toEqual([[next.fingerprint256, false]]);
-    expect(result.added[0]?.warnings[0]).toBe('unpinned: accepted only because it fits the registry\'s constraints for rds (aws), so pgcerts cannot tell it from a forgery of the same shape; compare its SHA-256 with the provider\'s documentation, and update pgcerts (`npm install -g pgcerts@latest`) for a registry that pins it');
+    expect(result.added[0]?.warnings[0]).toBe('unpinned: accepted only because it fits the registry\'s constraints for rds (aws), so pgcerts cannot tell it from a forgery of the same shape; compare its SHA-256 with the provider\'s documentation, and update pgcerts (install a newer release tarball, or run `git pull && npm ci` in your clone) for a registry that pins it');
     expect(result.warnings).toContain(`"Amazon RDS xx-test-1 Root CA RSA2048 G1" (SHA-256 ${next.fingerprint256}): ${result.added[0]?.warnings[0]}`);
     const regional = g1.filter((c) => cn(c).startsWith('Amazon RDS us-east-1 '));
     expect(validationError([...regional, next], { provider: rds, trust: aws, region: 'us-east-1', now: NOW }))
