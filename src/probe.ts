@@ -4,7 +4,7 @@ import { isIP, connect as netConnect, type Socket } from 'node:net';
 import { resolve as resolvePath } from 'node:path';
 import { connect as tlsConnect, rootCertificates, type DetailedPeerCertificate, type TLSSocket } from 'node:tls';
 import { summarizeCertificate, type CertificateSummary } from './certificate.js';
-import { PgcertsError } from './errors.js';
+import { PgcertsError, UPDATE_HOW } from './errors.js';
 import { MAX_CA_FILE_BYTES, describeReadError, readRegularFile } from './read-file.js';
 import { normalizeHost } from './hostname.js';
 import { lookupHost } from './lookup.js';
@@ -641,7 +641,7 @@ function checkAnchor(path: X509Certificate[], bundle: BundleVerdict | undefined,
   if (bundle?.source !== 'registry' || bundle.provider === undefined) return [];
   const trust = registry.findProvider(bundle.provider)?.trust.find((t) => t.id === bundle.trust);
   if (!trust || trust.kind === 'account' || trust.kind === 'none') return [];
-  return [failure('unpinned', 'WARNING', `The chain of ${where} verifies against the ${bundle.provider} bundle through ${label}, which the registry does not pin (unpinned: accepted only by the registry's constraints or an import), so nothing but its shape vouches for it. Compare its SHA-256 with the provider's documentation, and update pgcerts (\`npm install -g pgcerts@latest\`) for a registry that pins it.`)];
+  return [failure('unpinned', 'WARNING', `The chain of ${where} verifies against the ${bundle.provider} bundle through ${label}, which the registry does not pin (unpinned: accepted only by the registry's constraints or an import), so nothing but its shape vouches for it. Compare its SHA-256 with the provider's documentation, and update pgcerts (${UPDATE_HOW}) for a registry that pins it.`)];
 }
 
 /** Expired, not yet valid and expiring certificates on the chain clients will use. */

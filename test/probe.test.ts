@@ -348,7 +348,7 @@ describe('probeServer', () => {
     expect(report.status).toBe('WARNING');
     expect(report.problems).toEqual([{
       code: 'unpinned', status: 'WARNING',
-      message: `The chain of ${NOWHERE_HOST}:${server.port} verifies against the rds bundle through "Amazon RDS xx-nowhere-1 Root CA RSA2048 G1" (SHA-256 ${new X509Certificate(rdsLikeRoot.pem).fingerprint256}), which the registry does not pin (unpinned: accepted only by the registry's constraints or an import), so nothing but its shape vouches for it. Compare its SHA-256 with the provider's documentation, and update pgcerts (\`npm install -g pgcerts@latest\`) for a registry that pins it.`,
+      message: `The chain of ${NOWHERE_HOST}:${server.port} verifies against the rds bundle through "Amazon RDS xx-nowhere-1 Root CA RSA2048 G1" (SHA-256 ${new X509Certificate(rdsLikeRoot.pem).fingerprint256}), which the registry does not pin (unpinned: accepted only by the registry's constraints or an import), so nothing but its shape vouches for it. Compare its SHA-256 with the provider's documentation, and update pgcerts (install a newer release tarball, or run \`git pull && npm ci\` in your clone) for a registry that pins it.`,
     }]);
     expect(report.bundle).toMatchObject({ source: 'registry', provider: 'rds', trust: 'aws', sslmode: 'verify-full', verified: true, file: join(cacheDir, 'rds', 'aws.global.pem') });
     expect(report.bundle?.anchor).toMatchObject({ subject: expect.stringContaining('CN=Amazon RDS xx-nowhere-1 Root CA RSA2048 G1'), pinned: undefined, unpinned: true });
