@@ -266,6 +266,20 @@ function buildProgram(result: { code: number }): Command {
       result.code = await runDoctor(openRegistry(), input, flags, baseOptions());
     });
 
+  program
+    .command('completion')
+    .description('print a shell completion script for bash or zsh (commands, options, provider ids)')
+    .argument('<shell>', 'bash or zsh')
+    .addHelpText('after', examples([
+      'pgcerts completion bash > /etc/bash_completion.d/pgcerts',
+      'echo \'eval "$(pgcerts completion zsh)"\' >> ~/.zshrc',
+    ]))
+    .action(async (shell: string) => {
+      const { completionScript } = await import('./completion.js');
+      const { out } = await import('./output.js');
+      out(completionScript(shell, program, openRegistry()).trimEnd());
+    });
+
   return program;
 }
 
