@@ -869,7 +869,9 @@ describe('the pgcerts check command line', () => {
     for (const [, extra] of bothPaths) {
       const run = await runCli(args, envFor(fresh('cache'), extra));
       expect(run.status).toBe(3);
-      expect(run.stdout).toBe('');
+      // Under --json the error is also a JSON document on stdout.
+      if (args.includes('--json')) expect(JSON.parse(run.stdout)).toEqual({ error: { code: 'USAGE', message: message.replace(/^pgcerts: /, ''), exitCode: 3 } });
+      else expect(run.stdout).toBe('');
       expect(statusLine(run)).toBe(message);
     }
   });

@@ -95,3 +95,26 @@ describe('download flags', () => {
     expect(existsSync(join(dir, 'cache', 'rds')) ? readdirSync(join(dir, 'cache', 'rds')) : []).toEqual([]);
   });
 });
+
+describe('errors under --json', () => {
+  it('are one JSON document on stdout as well as the line on stderr, with the exit code, on both paths', async () => {
+    for (const fast of [true, false]) {
+      const cases: Array<[string[], string, number]> = [
+        [['sslrootcert', 'nothing.example', '--json'], 'NO_SOURCE', 1],
+        [['lookup', 'db.example.com', '--bogus', '--json'], 'USAGE', 2],
+        [['fetch', 'nosuch', '--json'], 'UNKNOWN_PROVIDER', 2],
+        [['check', '--warn-days', 'x', '--json'], 'USAGE', 3],
+        [['probe', 'bad host!', '--json'], 'INVALID_INPUT', 3],
+      ];
+      for (const [args, code, exitCode] of cases) {
+        const run = await runCli(args, env({}, fast));
+        expect(run.status, args.join(' ')).toBe(exitCode);
+        const doc = JSON.parse(run.stdout) as { error: { code: string; message: string; exitCode: number } };
+        expect(doc.error).toMatchObject({ code, exitCode });
+        expect(run.stderr).toBe(`pgcerts: ${doc.error.message}\n`);
+      }
+    }
+    // Without --json, stdout stays empty.
+    expect((await runCli(['sslrootcert', 'nothing.example'], env({}))).stdout).toBe('');
+  });
+});

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import type { CheckOptions } from '../check.js';
 import { PgcertsError } from '../errors.js';
 import { readArgs } from './args.js';
-import { reportError, stdout, warn } from './output.js';
+import { outJsonError, reportError, stdout, warn } from './output.js';
 
 /**
  * Exit code of `pgcerts check` usage errors: UNKNOWN, as for `pgcerts probe`. A bad command line
@@ -193,8 +193,13 @@ export async function runCheck(providers: string[], flags: CheckFlags): Promise<
     return report.exitCode;
   } catch (error) {
     // Bad input (a flag, a provider id, a host) gives no verdict: UNKNOWN.
-    if (error instanceof PgcertsError) warn(error.message);
-    else reportError(error);
+    if (error instanceof PgcertsError) {
+      warn(error.message);
+      // With --output the report's channel is the file, which keeps its previous content.
+      if (flags.output === undefined) outJsonError(error, CHECK_USAGE_EXIT);
+    } else {
+      reportError(error);
+    }
     return CHECK_USAGE_EXIT;
   }
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { HOT_COMMANDS, baseOptions, openRegistry, runHotCommand, shownWarnings, type HotCommand } from './context.js';
-import { reportError } from './output.js';
+import { reportError, reportErrorsAsJson } from './output.js';
 
 /**
  * `pgcerts <lookup|sslrootcert|env|url> <input> [--json]` and nothing else: read here without
@@ -21,6 +21,9 @@ function parseHotCommand(argv: string[]): { command: HotCommand; input: string |
 }
 
 async function main(argv: string[]): Promise<number> {
+  // `--json` (or `check --format json`): an error is a JSON document on stdout as well as a line on stderr.
+  const formatAt = argv.indexOf('--format');
+  if (argv.includes('--json') || (formatAt >= 0 && argv[formatAt + 1] === 'json') || argv.includes('--format=json')) reportErrorsAsJson(true);
   // `pgcerts check` runs from cron over cached files: read its flags without commander too.
   if (argv[0] === 'check' && process.env.PGCERTS_CLI_FAST_PATH !== '0') {
     const { parseCheckArgv, runCheck } = await import('./check.js');

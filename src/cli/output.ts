@@ -59,11 +59,25 @@ export function formatRows(rows: Array<[string, string | undefined]>, indent = '
   return shown.map(([label, value]) => `${indent}${label.padEnd(width)}  ${value.replace(/\n/g, `\n${indent}${' '.repeat(width + 2)}`)}`);
 }
 
+let jsonErrors = false;
+
+/** Under `--json`, errors are also one JSON document on stdout, so a script reading stdout sees them. */
+export function reportErrorsAsJson(on: boolean): void {
+  jsonErrors = on;
+}
+
+/** The JSON document of an error under `--json`: `{ "error": { code, message, exitCode } }`. */
+export function outJsonError(error: PgcertsError, exitCode: number): void {
+  if (jsonErrors) outJson({ error: { code: error.code, message: error.message, exitCode } });
+}
+
 /** Turn a thrown value into an exit code, printing it. Unknown errors are bugs: print the stack. */
 export function reportError(error: unknown): number {
   if (error instanceof PgcertsError) {
     warn(error.message);
-    return error.code === 'UNKNOWN_PROVIDER' || error.code === 'USAGE' ? EXIT.usage : EXIT.failed;
+    const exitCode = error.code === 'UNKNOWN_PROVIDER' || error.code === 'USAGE' ? EXIT.usage : EXIT.failed;
+    outJsonError(error, exitCode);
+    return exitCode;
   }
   process.stderr.write(`pgcerts: internal error (please report it): ${error instanceof Error ? error.stack : String(error)}\n`);
   return EXIT.failed;

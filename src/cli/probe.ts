@@ -2,7 +2,7 @@ import { STATUS_EXIT_CODES } from '../status.js';
 import { parseHostPort } from '../connection.js';
 import { PgcertsError } from '../errors.js';
 import type { AnchorCertificate, BundleVerdict, ProbeReport, TrustVerdict } from '../probe.js';
-import { formatRows, out, outJson, reportError, warn } from './output.js';
+import { formatRows, out, outJson, outJsonError, reportError, warn } from './output.js';
 
 /**
  * Exit codes of `pgcerts probe`, the monitoring-plugin convention (see README, "Exit codes").
@@ -162,8 +162,12 @@ export async function runProbe(target: string | undefined, flags: ProbeFlags, en
     return exitCode;
   } catch (error) {
     // Bad input (a host, a flag, a provider id, an unreadable CA file) gives no verdict: UNKNOWN.
-    if (error instanceof PgcertsError) warn(error.message);
-    else reportError(error);
+    if (error instanceof PgcertsError) {
+      warn(error.message);
+      outJsonError(error, PROBE_EXIT.UNKNOWN);
+    } else {
+      reportError(error);
+    }
     return PROBE_EXIT.UNKNOWN;
   }
 }

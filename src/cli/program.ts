@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import { getPackageVersion } from '../version.js';
 import { baseOptions, openRegistry, runHotCommand, shownWarnings } from './context.js';
 import type { FetchFlags } from './fetch.js';
-import { EXIT, reportError } from './output.js';
+import { EXIT, outJsonError, reportError } from './output.js';
 
 function versionLine(): string {
   let registry: string;
@@ -299,7 +299,10 @@ export async function run(argv: string[]): Promise<number> {
       // Help and version are successes; everything else commander rejects is a usage error.
       if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return EXIT.ok;
       // Checks (probe, check) rethrow their usage errors with exit code 3, UNKNOWN.
-      return error.exitCode === 3 ? 3 : EXIT.usage;
+      const exitCode = error.exitCode === 3 ? 3 : EXIT.usage;
+      const { PgcertsError } = await import('../errors.js');
+      outJsonError(new PgcertsError('USAGE', `${error.message.replace(/^error: /, '').trimEnd()}. Run \`pgcerts --help\` for usage.`), exitCode);
+      return exitCode;
     }
     return reportError(error);
   }
