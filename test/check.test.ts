@@ -861,8 +861,8 @@ describe('the pgcerts check command line', () => {
     [['check', '--timeout', '0'], 'pgcerts: --timeout "0" must be a number of seconds from 0.001 to 3600. Run `pgcerts check --help` for usage.'],
     [['check', 'rdss'], 'pgcerts: Unknown provider "rdss". Did you mean "rds"? Run `pgcerts list` to see provider ids.'],
     [['check', '--host', 'db.example.com:99999'], 'pgcerts: Port "99999" in --host is not a number from 1 to 65535; fix the port.'],
-    [['check', '--bogus'], "pgcerts: unknown option '--bogus'. Run `pgcerts --help` for usage."],
-    [['check', '--warn-days'], "pgcerts: option '--warn-days <days>' argument missing. Run `pgcerts --help` for usage."],
+    [['check', '--bogus'], "pgcerts: unknown option '--bogus'. Run `pgcerts check --help` for usage."],
+    [['check', '--warn-days'], "pgcerts: option '--warn-days <days>' argument missing. Run `pgcerts check --help` for usage."],
   ];
 
   it.each(usageCases)('exits 3 (UNKNOWN) for the usage error %j, on both paths', async (args, message) => {

@@ -118,3 +118,13 @@ describe('errors under --json', () => {
     expect((await runCli(['sslrootcert', 'nothing.example'], env({}))).stdout).toBe('');
   });
 });
+
+describe('usage errors', () => {
+  it('are one line, and point at the help of the command given', async () => {
+    const lookup = await runCli(['lookup', 'db.example.com', '--bogus'], env({}, false));
+    expect(lookup.stderr).toBe("pgcerts: unknown option '--bogus'. Run `pgcerts lookup --help` for usage.\n");
+    const unknown = await runCli(['frob'], env({}, false));
+    expect(unknown.status).toBe(2);
+    expect(unknown.stderr).toBe("pgcerts: unknown command 'frob' (Did you mean probe?). Run `pgcerts --help` for usage.\n");
+  });
+});

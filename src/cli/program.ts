@@ -22,8 +22,19 @@ function examples(lines: string[]): string {
   return `\nExamples:\n${lines.map((line) => `  $ ${line}`).join('\n')}\n`;
 }
 
+/** Commander's message as one line: `unknown command 'frob'\n(Did you mean probe?)` reads `... (Did you mean probe?)`. */
+function oneLine(text: string): string {
+  return text.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' ');
+}
+
+/** `pgcerts <command> --help` for a known command on the command line, else `pgcerts --help`. */
+function helpPointer(argv: readonly string[], program: Command): string {
+  const named = argv[0] !== undefined && program.commands.some((c) => c.name() === argv[0]) ? `${argv[0]} ` : '';
+  return `Run \`pgcerts ${named}--help\` for usage.`;
+}
+
 /** Build the commander program; each action stores its exit code in `result.code`. */
-function buildProgram(result: { code: number }): Command {
+function buildProgram(result: { code: number }, argv: readonly string[] = []): Command {
   const program = new Command('pgcerts')
     .description('The right sslrootcert for managed PostgreSQL, so sslmode=verify-full just works.')
     .version(versionLine(), '-V, --version', 'print the pgcerts and registry versions')
@@ -32,7 +43,7 @@ function buildProgram(result: { code: number }): Command {
     .exitOverride()
     .configureOutput({
       writeErr: (text) => process.stderr.write(text),
-      outputError: (text, write) => write(`pgcerts: ${text.replace(/^error: /, '').trimEnd()}. Run \`pgcerts --help\` for usage.\n`),
+      outputError: (text, write) => write(`pgcerts: ${oneLine(text)}. ${helpPointer(argv, program)}\n`),
     })
     .addHelpText('after', examples([
       'pgcerts lookup mydb.abc123xyz.eu-west-1.rds.amazonaws.com',
@@ -287,7 +298,7 @@ function buildProgram(result: { code: number }): Command {
 export async function run(argv: string[]): Promise<number> {
   const result = { code: EXIT.ok as number };
   try {
-    const program = buildProgram(result);
+    const program = buildProgram(result, argv);
     if (argv.length === 0) {
       program.outputHelp({ error: true });
       return EXIT.usage;
@@ -301,7 +312,7 @@ export async function run(argv: string[]): Promise<number> {
       // Checks (probe, check) rethrow their usage errors with exit code 3, UNKNOWN.
       const exitCode = error.exitCode === 3 ? 3 : EXIT.usage;
       const { PgcertsError } = await import('../errors.js');
-      outJsonError(new PgcertsError('USAGE', `${error.message.replace(/^error: /, '').trimEnd()}. Run \`pgcerts --help\` for usage.`), exitCode);
+      outJsonError(new PgcertsError('USAGE', `${oneLine(error.message)}. ${helpPointer(argv, buildProgram({ code: 0 }))}`), exitCode);
       return exitCode;
     }
     return reportError(error);
