@@ -425,6 +425,44 @@ function tagUrl(error: unknown, url: string): unknown {
   return error;
 }
 
+/** Errors of a connection to a proxy that mean the proxy itself is unreachable. */
+const PROXY_CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH']);
+/** What a machine without internet access can do instead. */
+const OFFLINE_HINT = 'Without internet access, set PGCERTS_MIRROR to a mirror, or download the file elsewhere and `pgcerts import` it.';
+
+/**
+ * The proxy the downloader's agent uses for `url` (https URLs: HTTPS_PROXY, then HTTP_PROXY, either
+ * case; NO_PROXY entries by host or domain suffix, `*` for all), for messages only; its user info
+ * is never shown.
+ */
+function proxyFor(url: string): { variable: string; shown: string } | undefined {
+  let target: URL;
+  try {
+    target = new URL(url);
+  } catch {
+    return undefined;
+  }
+  const env = process.env;
+  const names = target.protocol === 'https:' ? ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy'] : ['HTTP_PROXY', 'http_proxy'];
+  const variable = names.find((name) => (env[name] ?? '').trim() !== '');
+  if (variable === undefined) return undefined;
+  const host = target.hostname.toLowerCase();
+  const bypass = (env.NO_PROXY ?? env.no_proxy ?? '').split(/[\s,]+/).filter(Boolean).some((entry) => {
+    if (entry === '*') return true;
+    const name = entry.replace(/:\d+$/, '').replace(/^\*?\./, '').toLowerCase();
+    return host === name || host.endsWith(`.${name}`);
+  });
+  if (bypass) return undefined;
+  let shown = (env[variable] as string).trim();
+  try {
+    const parsed = new URL(shown);
+    shown = `${parsed.protocol}//${parsed.host}`;
+  } catch {
+    shown = '(unparsable)';
+  }
+  return { variable, shown };
+}
+
 /** Turn anything an attempt threw into a DownloadError, and decide whether to retry. */
 function toFailure(error: unknown, opts: Resolved, deadline: AbortSignal, fallbackUrl?: string): AttemptFailure {
   if (error instanceof DownloadError) return failures.get(error) ?? { error, retryable: false };
@@ -438,6 +476,14 @@ function toFailure(error: unknown, opts: Resolved, deadline: AbortSignal, fallba
   }
   const code = errorCode(error);
   const reason = error instanceof Error ? error.message : String(error);
+  // Through a proxy, a refused or unresolvable connection is the proxy's: name it, not the origin.
+  const proxy = url ? proxyFor(url) : undefined;
+  if (proxy && code !== undefined && PROXY_CONNECT_CODES.has(code)) {
+    return {
+      error: downloadError(url, undefined, `Could not download '${url}': the proxy ${proxy.shown} (${proxy.variable}) ${code === 'ECONNREFUSED' ? 'refused the connection' : code === 'ENOTFOUND' ? 'could not be resolved' : 'did not answer'} (${code}). Check ${proxy.variable}, or add the host to NO_PROXY to connect directly.`, { cause: error }),
+      retryable: code !== 'ECONNREFUSED' && code !== 'ENOTFOUND',
+    };
+  }
   const host = url ? safeHost(url) : 'the server';
   const make = (text: string, retryable: boolean): AttemptFailure => ({
     error: downloadError(url, undefined, `Could not download '${url}': ${text}`, { cause: error }),
@@ -463,10 +509,10 @@ function toFailure(error: unknown, opts: Resolved, deadline: AbortSignal, fallba
     return make(`connection reset (${code}: ${reason}). Try again later; if a proxy is in the way, check HTTPS_PROXY and NO_PROXY.`, true);
   }
   if (code === 'ECONNREFUSED') {
-    return make(`connection refused by ${host}. Check the URL's host and port, or set HTTPS_PROXY.`, false);
+    return make(`connection refused by ${host}. Check the URL's host and port, or set HTTPS_PROXY. ${opts.mirror ? 'Check that the mirror (PGCERTS_MIRROR) is up.' : OFFLINE_HINT}`, false);
   }
   if (code === 'ENOTFOUND') {
-    return make(`could not resolve host ${host} (ENOTFOUND). Check the host name, DNS, or set HTTPS_PROXY.`, false);
+    return make(`could not resolve host ${host} (ENOTFOUND). Check the host name, DNS, or set HTTPS_PROXY. ${opts.mirror ? 'Check the mirror\'s host name (PGCERTS_MIRROR).' : OFFLINE_HINT}`, false);
   }
   if (code === 'EAI_AGAIN') {
     return make(`temporary DNS failure resolving ${host} (EAI_AGAIN). Try again later.`, true);

@@ -128,3 +128,15 @@ describe('usage errors', () => {
     expect(unknown.stderr).toBe("pgcerts: unknown command 'frob' (Did you mean probe?). Run `pgcerts --help` for usage.\n");
   });
 });
+
+describe('network failures', () => {
+  it('name the proxy when the proxy is what fails (its credentials hidden), and the offline way out otherwise', async () => {
+    const viaProxy = await runCli(['fetch', 'rds', '--retries', '0'], env({ HTTPS_PROXY: 'http://proxyuser:proxySECRET@127.0.0.1:1' }));
+    expect(viaProxy.status).toBe(1);
+    expect(viaProxy.stderr).toContain('the proxy http://127.0.0.1:1 (HTTPS_PROXY) refused the connection (ECONNREFUSED). Check HTTPS_PROXY, or add the host to NO_PROXY');
+    expect(viaProxy.stderr).not.toContain('proxySECRET');
+    const mirror = await runCli(['fetch', 'rds', '--retries', '0'], env({ PGCERTS_MIRROR: 'https://127.0.0.1:1' }));
+    expect(mirror.stderr).toContain('connection refused by 127.0.0.1:1');
+    expect(mirror.stderr).toContain('Check that the mirror (PGCERTS_MIRROR) is up.');
+  });
+});
