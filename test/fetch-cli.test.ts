@@ -135,6 +135,13 @@ describe('pgcerts fetch', () => {
     expect(server.requests.filter((r) => r.path === GLOBAL)).toHaveLength(1);
   });
 
+  it('refuses an --out whose missing directory is under /proc, before any mkdir (which would never return there)', async () => {
+    // Judged on the path's text before any file system call: nothing is written under /proc.
+    const run = await runCli(['fetch', 'neon', '--offline', '--out', '/proc/self/pgcerts-test-missing/ca.pem'], env);
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain('Cannot create the directory of --out "/proc/self/pgcerts-test-missing/ca.pem": it is under /proc, a kernel file system');
+  });
+
   it('--quiet prints nothing on success (cron), still the errors; not with --json', async () => {
     server.routes[GLOBAL] = serve(GOOD);
     const quiet = await runCli(['fetch', 'rds', '--quiet'], env);

@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { PgcertsError } from '../errors.js';
 import type { BundleResult, FetchOptions } from '../fetch.js';
@@ -149,8 +149,16 @@ export async function runFetch(registry: Registry, names: string[], flags: Fetch
     else throw s.reason;
   });
   if (flags.out && results[0]) {
+    const parent = dirname(resolve(flags.out));
+    // Node's recursive mkdir never returns under /proc or /sys: refuse a missing directory there
+    // (an existing one, as /proc/self/fd for /proc/self/fd/1, is written into as it is).
+    const { findKernelFileSystem } = await import('../cache.js');
+    const kernel = findKernelFileSystem(parent);
+    if (kernel !== undefined && !existsSync(parent)) {
+      throw new PgcertsError('INVALID_INPUT', `Cannot create the directory of --out "${flags.out}": it is under ${kernel}, a kernel file system where no directory can be made; choose a writable path.`);
+    }
     try {
-      mkdirSync(dirname(resolve(flags.out)), { recursive: true });
+      mkdirSync(parent, { recursive: true });
     } catch (cause) {
       const code = (cause as NodeJS.ErrnoException).code;
       const why = code === 'EEXIST' || code === 'ENOTDIR' ? `${code}: a part of the path is a file, not a directory` : code ?? String(cause);
