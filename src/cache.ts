@@ -370,6 +370,37 @@ export class BundleCache {
   }
 
   /**
+   * Remove an entry (its PEM, then its metadata) under the entry's lock; `false` when there was
+   * none. Readers see the entry whole or not at all: without its PEM it reads as absent.
+   * @throws PgcertsError `CACHE_UNAVAILABLE` when the files cannot be removed.
+   */
+  async remove(key: CacheKey): Promise<boolean> {
+    const paths = this.pathsFor(key);
+    // A missing directory holds no entry; an unsafe one (others could write it) is refused.
+    if (!this.checkDirs(paths.dir)) return false;
+    try {
+      const lock = await this.acquireLock(paths.lock);
+      try {
+        let removed = false;
+        for (const path of [paths.pem, paths.meta]) {
+          try {
+            await fsp().unlink(path);
+            removed = true;
+          } catch (error) {
+            if (errnoCode(error) !== 'ENOENT') throw error;
+          }
+        }
+        await syncDir(paths.dir);
+        return removed;
+      } finally {
+        await releaseLock(lock);
+      }
+    } catch (error) {
+      throw toCacheError(error, 'write', paths.dir);
+    }
+  }
+
+  /**
    * Record a revalidation (HTTP 304) without rewriting the PEM; `undefined` when not cached.
    *
    * @throws PgcertsError `CACHE_CORRUPT` when the cached entry is corrupt; `CACHE_UNAVAILABLE`

@@ -447,6 +447,35 @@ export async function describeAccountCredentials(env: NodeJS.ProcessEnv = proces
   }));
 }
 
+/**
+ * Remove a file imported for a provider (or, with `host`, for one host), so that downloads or API
+ * fetches serve it again; `removed` lists the trust entries whose import was removed.
+ * @throws PgcertsError `UNKNOWN_PROVIDER`, `INVALID_INPUT` (an unknown trust), `CACHE_UNAVAILABLE`.
+ * @example await removeImport('supabase')
+ */
+export async function removeImport(providerName: string, options: BundleOptions & { host?: string; trust?: string } = {}): Promise<{ provider: string; host: string | undefined; removed: string[] }> {
+  const registry = options.registry ?? getBundledRegistry();
+  const provider = registry.getProvider(providerName);
+  let host: string | undefined;
+  if (options.host !== undefined) {
+    const { normalizeHost } = await import('./hostname.js');
+    const normalized = normalizeHost(options.host);
+    if (normalized.type === 'invalid') {
+      const { quoteInput } = await import('./redact.js');
+      throw new PgcertsError('INVALID_INPUT', `--host ${quoteInput(options.host)} is not a valid host name: ${normalized.reason}. Give the host the file was imported for.`);
+    }
+    host = normalized.host;
+  }
+  const trusts = options.trust === undefined ? provider.trust : provider.trust.filter((t) => t.id === options.trust);
+  if (trusts.length === 0) throw new PgcertsError('INVALID_INPUT', `Provider "${provider.id}" has no trust entry "${options.trust}"; choose one of ${provider.trust.map((t) => `"${t.id}"`).join(', ')}.`);
+  const cache = openCache(options);
+  const removed: string[] = [];
+  for (const trust of trusts) {
+    if (await cache.remove({ provider: provider.id, trust: trust.id, source: IMPORT_SOURCE, host })) removed.push(trust.id);
+  }
+  return { provider: provider.id, host, removed };
+}
+
 /** Options of {@link importBundle}. */
 export interface ImportOptions extends BundleOptions {
   /** Use the file only for this host (per-cluster CAs). */

@@ -50,6 +50,7 @@ export {
   fetchAccountBundle,
   describeAccountCredentials,
   importBundle,
+  removeImport,
   type AccountFetchOptions,
   type AccountCredentialReport,
   type BundleOptions,

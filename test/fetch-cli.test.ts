@@ -396,6 +396,18 @@ describe('pgcerts sslrootcert, env and url', () => {
     expect((await runCli(['sslrootcert', doHost], env)).stdout).toBe(`${path}\n`);
     const other = await runCli(['sslrootcert', 'other-do-user-1-0.db.ondigitalocean.com'], env);
     expect(other.status).toBe(1);
+    // --remove drops it: the host is back to having no CA, and a second removal says so.
+    const removeProvider = await runCli(['import', 'digitalocean', '--remove'], env);
+    expect(removeProvider.status).toBe(1);
+    expect(removeProvider.stderr).toContain('(a file imported for one host needs --host)');
+    expect(existsSync(path)).toBe(true);
+    const removed = await runCli(['import', 'digitalocean', '--remove', '--host', doHost], env);
+    expect(removed).toMatchObject({ status: 0, stdout: '' });
+    expect(removed.stderr).toContain(`Removed the file imported for digitalocean for ${doHost} (cluster-ca)`);
+    expect(existsSync(path)).toBe(false);
+    expect(existsSync(path.replace(/\.pem$/, '.json'))).toBe(false);
+    expect((await runCli(['sslrootcert', doHost], env)).status).toBe(1);
+    expect((await runCli(['import', 'digitalocean', file, '--remove'], env)).status).toBe(2);
   });
 
   it('refuses to import for a host that the provider does not claim, and writes nothing', async () => {

@@ -3,6 +3,20 @@ import type { Registry } from '../registry.js';
 import { describeResult } from './fetch.js';
 import { EXIT, out, outJson, warn } from './output.js';
 
+/** `pgcerts import --remove <provider> [--host H]`: drop an imported file; downloads serve again. */
+export async function runRemoveImport(registry: Registry, name: string, flags: { host?: string; trust?: string; json?: boolean }, base: BundleOptions): Promise<number> {
+  const { removeImport } = await import('../fetch.js');
+  const result = await removeImport(name, { ...base, registry, host: flags.host, trust: flags.trust });
+  const what = `${result.provider}${result.host ? ` for ${result.host}` : ''}`;
+  if (flags.json) outJson({ registryVersion: registry.version, ...result });
+  if (result.removed.length === 0) {
+    warn(`No file is imported for ${what}${result.host ? '' : ' (a file imported for one host needs --host)'}; nothing removed.`);
+    return EXIT.failed;
+  }
+  warn(`Removed the file imported for ${what} (${result.removed.join(', ')}); pgcerts serves the provider's own source again.`);
+  return EXIT.ok;
+}
+
 /** `pgcerts import <provider> <file>`: validate a user-supplied CA file and cache it. */
 export async function runImport(registry: Registry, name: string, file: string, flags: { host?: string; trust?: string; json?: boolean }, base: BundleOptions): Promise<number> {
   const { importBundle } = await import('../fetch.js');

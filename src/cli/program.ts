@@ -169,17 +169,24 @@ function buildProgram(result: { code: number }, argv: readonly string[] = []): C
     .command('import')
     .description("validate a CA file you downloaded (account CAs, dashboards) and use it for the provider or one host")
     .argument('<provider>', 'provider id or alias')
-    .argument('<file>', 'PEM, DER or PKCS#7 file')
+    .argument('[file]', 'PEM, DER or PKCS#7 file (not with --remove)')
     .option('--host <host>', 'use the file only for this host')
     .option('--trust <id>', 'the trust entry it belongs to (see `pgcerts show <provider>`)')
+    .option('--remove', 'remove the file imported for the provider (or --host), so its own source serves again')
     .option('--json', 'print one JSON document')
     .addHelpText('after', examples([
       'pgcerts import supabase prod-ca-2021.crt',
       'pgcerts import digitalocean ca-certificate.crt --host db-pg-nyc3-1-do-user-1-0.b.db.ondigitalocean.com',
+      'pgcerts import rds --remove',
     ]))
-    .action(async (name: string, file: string, flags: { host?: string; trust?: string; json?: boolean }) => {
-      const { runImport } = await import('./import.js');
-      result.code = await runImport(openRegistry(), name, file, flags, baseOptions());
+    .action(async (name: string, file: string | undefined, flags: { host?: string; trust?: string; json?: boolean; remove?: boolean }) => {
+      const { PgcertsError } = await import('../errors.js');
+      if (flags.remove && file !== undefined) throw new PgcertsError('USAGE', '--remove takes no file: `pgcerts import <provider> --remove [--host H]`.');
+      if (!flags.remove && file === undefined) throw new PgcertsError('USAGE', 'Give the CA file to import (`pgcerts import <provider> <file>`), or --remove to drop an imported one.');
+      const { runImport, runRemoveImport } = await import('./import.js');
+      result.code = flags.remove
+        ? await runRemoveImport(openRegistry(), name, flags, baseOptions())
+        : await runImport(openRegistry(), name, file as string, flags, baseOptions());
     });
 
   program
