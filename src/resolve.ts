@@ -6,7 +6,7 @@ import type { FetchOptions } from './fetch.js';
 import { lookup, type HostMatch } from './lookup.js';
 import { getBundledRegistry } from './registry.js';
 import type { Provider, SslMode, Trust, TrustKind } from './registry-types.js';
-import { ACCOUNT_SOURCE, describeGuess, IMPORT_SOURCE, OFFLINE_SOURCE, explainNoSource, findSource } from './sources.js';
+import { ACCOUNT_SOURCE, describeGuess, importedRegions, IMPORT_SOURCE, OFFLINE_SOURCE, explainNoSource, findSource } from './sources.js';
 
 const DAY_MS = 86_400_000;
 
@@ -52,9 +52,15 @@ async function resolveOne(match: HostMatch, host: string, options: ResolveOption
   const warnings: string[] = [];
   const base = { host, provider: provider.id, trust: trust.id, kind: trust.kind, sslmode: match.sslmode };
 
-  // A file the user imported for this host, then for the whole provider, wins over downloads.
+  // A file the user imported for this host, then for the whole provider, wins over downloads;
+  // a provider-wide file whose pinned roots are all for other regions is passed over (see below).
   for (const key of [{ host }, {}]) {
     const entry = cache.read({ provider: provider.id, trust: trust.id, source: IMPORT_SOURCE, ...key });
+    const covered = entry && key.host === undefined ? importedRegions(provider, entry.meta.certificates) : undefined;
+    if (entry && covered !== undefined && match.region !== undefined && !covered.includes(match.region)) {
+      warnings.push(`The file imported for ${provider.id} holds roots for ${covered.slice(0, 4).join(', ')}${covered.length > 4 ? `, and ${covered.length - 4} more regions` : ''} only, not for ${match.region} where "${host}" is, so its own bundle is used; import a file for that region too (\`pgcerts import ${provider.id} <file> --host ${host}\`), or \`pgcerts import ${provider.id} --remove\`.`);
+      continue;
+    }
     if (entry) {
       const expired = entry.meta.certificates.filter((c) => Date.parse(c.notAfter) <= now.getTime());
       if (expired.length > 0) warnings.push(`The imported CA file for ${provider.id} holds ${expired.length} expired certificate(s) (${expired.map((c) => `"${c.subject}"`).join(', ')}); import a current one.`);

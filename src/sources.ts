@@ -97,3 +97,19 @@ export function selectSource(trust: Trust, region: string | undefined): PickedSo
   if (picked) return picked;
   throw new PgcertsError('NO_SOURCE', `Trust "${trust.id}" has no source for region "${region ?? '(none)'}"; give one of its regions with --region.`);
 }
+
+/**
+ * The regions an imported file covers, from the registry's region pins of the certificates it
+ * holds; `undefined` when it holds anything that is not a region's pin (a global bundle, a root
+ * the registry does not tie to a region), which then covers every host.
+ */
+export function importedRegions(provider: Provider, certificates: ReadonlyArray<{ sha256: string }>): string[] | undefined {
+  const bySha = new Map(provider.certificates.map((c) => [c.sha256, c.region]));
+  const regions = new Set<string>();
+  for (const cert of certificates) {
+    const region = bySha.get(cert.sha256);
+    if (region === undefined) return undefined;
+    regions.add(region);
+  }
+  return regions.size === 0 ? undefined : [...regions].sort();
+}

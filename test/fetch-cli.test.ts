@@ -135,6 +135,15 @@ describe('pgcerts fetch', () => {
     expect(server.requests.filter((r) => r.path === GLOBAL)).toHaveLength(1);
   });
 
+  it('import rds of one region\'s roots says which regions the file serves', async () => {
+    const file = join(dir, 'eu-west-1.pem');
+    writeFileSync(file, REGIONAL);
+    const run = await runCli(['import', 'rds', file], env);
+    expect(run.status).toBe(0);
+    expect(run.stderr).toContain('The file holds roots for eu-west-1: it serves rds hosts in that region; hosts elsewhere keep their own bundle.');
+    expect((await runCli(['import', 'rds', '--remove'], env)).status).toBe(0);
+  });
+
   it('refuses an --out whose missing directory is under /proc, before any mkdir (which would never return there)', async () => {
     // Judged on the path's text before any file system call: nothing is written under /proc.
     const run = await runCli(['fetch', 'neon', '--offline', '--out', '/proc/self/pgcerts-test-missing/ca.pem'], env);

@@ -1,11 +1,12 @@
 // The library side of choosing a bundle for a host: getSslRootCert, getPgSslOptions,
 // getSecureConnectionString, against a local HTTPS mirror and a private cache directory.
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { importBundle } from '../src/fetch.js';
 import { getPgSslOptions, getSecureConnectionString, getSslRootCert, type ResolveOptions } from '../src/resolve.js';
 import { startHttpsServer, type TestHttpsServer } from './helpers/https-server.js';
 
@@ -63,6 +64,20 @@ describe('getSslRootCert', () => {
     // One region alone keeps its regional bundle.
     expect((await getSslRootCert(HOST, options)).path).toBe(join(dir, 'cache', 'rds', 'aws.regional.eu-west-1.pem'));
     await expect(getSslRootCert(`postgres://app@${HOST},ep-cool-darkness-123456.us-east-2.aws.neon.tech/app`, { ...options, offline: true })).rejects.toThrow(/need different CA bundles/);
+  });
+
+  it('serves a provider-wide RDS import only to hosts in the regions its roots are pinned for; others keep their own bundle, with a warning', async () => {
+    const file = join(dir, 'eu-west-1-only.pem');
+    writeFileSync(file, REGIONAL);
+    await importBundle('rds', file, options);
+    const inside = await getSslRootCert(HOST, options);
+    expect(inside.origin).toBe('import');
+    const US_EAST_1 = '/truststore.pki.rds.amazonaws.com/us-east-1/us-east-1-bundle.pem';
+    const usRoots = awsProfiles.ca.map((pem) => new X509Certificate(pem)).filter((c) => c.subject.includes('us-east-1') && !c.subject.includes('Beta') && c.subject === c.issuer && Date.parse(c.validTo) > Date.now());
+    server.routes[US_EAST_1] = (_req, res) => void res.writeHead(200).end(usRoots.map((c) => c.toString()).join(''));
+    const outside = await getSslRootCert('mydb.abc123xyz.us-east-1.rds.amazonaws.com', options);
+    expect(outside).toMatchObject({ origin: 'download', path: join(dir, 'cache', 'rds', 'aws.regional.us-east-1.pem') });
+    expect(outside.warnings.join(' ')).toContain('The file imported for rds holds roots for eu-west-1 only, not for us-east-1');
   });
 
   it('falls back to a stale copy with a warning when the network fails, and fails without one', async () => {

@@ -26,6 +26,10 @@ export async function runImport(registry: Registry, name: string, file: string, 
   if (flags.json) outJson({ registryVersion: registry.version, result });
   else out(result.path);
   warn(describeResult(result));
+  // A file of some regions' roots serves only hosts in those regions (see sslrootcert).
+  const { importedRegions } = await import('../sources.js');
+  const regions = flags.host === undefined ? importedRegions(registry.getProvider(result.provider), result.kept) : undefined;
+  if (regions !== undefined) warn(`The file holds roots for ${regions.join(', ')}: it serves ${result.provider} hosts in ${regions.length === 1 ? 'that region' : 'those regions'}; hosts elsewhere keep their own bundle.`);
   for (const w of result.warnings) warn(w);
   return EXIT.ok;
 }
