@@ -32,7 +32,8 @@ export function explainNoSource(provider: Provider, trust: Trust, host?: string)
   if (trust.kind === 'none') {
     return `${provider.name} (${provider.id}, ${trust.id}) cannot be verified: ${trust.reason ?? trust.summary} The strongest mode that works is sslmode=${trust.sslmode}. Instead: ${trust.alternative ?? 'see `pgcerts show ' + provider.id + '`.'}`;
   }
-  const steps = (trust.obtain ?? []).map((s) => `${s.method}: ${s.how}`).join('; ');
+  // Steps are sentences in the registry: their final stop goes, or the list reads "download.; api:".
+  const steps = (trust.obtain ?? []).map((s) => `${s.method}: ${s.how.trim().replace(/[.;]+$/, '')}`).join('; ');
   // One CA for the whole provider (Supabase's root) is not "each provider has its own".
   const scope = trust.scope === 'provider' ? `one CA serves every ${provider.name} host, but it is not published for download` : `each ${trust.scope ?? 'account'} has its own CA`;
   const forHost = host !== undefined && trust.scope !== 'provider' ? ` --host ${host}` : '';

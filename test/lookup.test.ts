@@ -280,6 +280,17 @@ describe('lookup', () => {
     expect(none?.alternative).toBeTruthy();
   });
 
+  it('explains every provider without doubled punctuation (".;", "..", ". .")', async () => {
+    const { explainNoSource } = await import('../src/sources.js');
+    const { getBundledRegistry } = await import('../src/registry.js');
+    for (const provider of getBundledRegistry().providers) {
+      for (const trust of provider.trust) {
+        const message = explainNoSource(provider, trust, 'db.example.com').replace(/\.\.\./g, '…');
+        expect(message, `${provider.id}/${trust.id}`).not.toMatch(/\.\.|\.\s+\.|[.;,:]\s*[;.]/);
+      }
+    }
+  });
+
   it('says a Heroku classic match is a guess (plain EC2 names look the same) and other matches are not', () => {
     expect(lookup('ec2-54-163-1-2.compute-1.amazonaws.com')[0]?.match).toMatchObject({ provider: 'heroku', guess: true });
     expect(lookup('mydb.abc123xyz.eu-west-1.rds.amazonaws.com')[0]?.match?.guess).toBe(false);
