@@ -73,8 +73,12 @@ async function resolveOne(match: HostMatch, host: string, options: ResolveOption
   const key: CacheKey = trust.kind === 'public'
     ? { provider: provider.id, trust: trust.id, source: OFFLINE_SOURCE }
     : { provider: provider.id, trust: trust.id, source: picked?.source.id ?? '', region: picked?.region };
-  // A damaged copy is not handed out; the fetch below replaces it and says so.
-  const cached = cache.readOrReport(key, () => undefined);
+  // A damaged copy is not handed out; the fetch below replaces it and says so. If the fetch fails
+  // too, the error says the cached copy was damaged, not merely that the network failed.
+  let damaged: string | undefined;
+  const cached = cache.readOrReport(key, (message) => {
+    damaged = message;
+  });
   if (cached && isFresh(cached.meta, now, options.maxAgeDays ?? 7)) return { ...base, path: cached.path, origin: 'cache', warnings };
 
   const { fetchBundle } = await import('./fetch.js');
@@ -89,6 +93,9 @@ async function resolveOne(match: HostMatch, host: string, options: ResolveOption
       const code = ((error as Error).cause as NodeJS.ErrnoException).code;
       warnings.push(`Cannot save the refreshed ${provider.id} bundle in "${dirname(cached.path)}" (${code}); using the cached copy from ${cached.meta.fetchedAt}. Make the cache writable for this user, or refresh it where it is built (\`pgcerts fetch ${provider.id}\`).`);
       return { ...base, path: cached.path, origin: 'stale-cache', warnings };
+    }
+    if (damaged !== undefined && error instanceof PgcertsError && error.code === 'DOWNLOAD_FAILED') {
+      throw new PgcertsError('DOWNLOAD_FAILED', `${error.message} The cached copy could not be used either: ${damaged}`, { cause: error });
     }
     if (!cached || !(error instanceof PgcertsError) || error.code !== 'DOWNLOAD_FAILED') throw error;
     warnings.push(`${error.message} Using the cached copy from ${cached.meta.fetchedAt}.`);

@@ -80,6 +80,16 @@ describe('getSslRootCert', () => {
     expect(outside.warnings.join(' ')).toContain('The file imported for rds holds roots for eu-west-1 only, not for us-east-1');
   });
 
+  it('says the cached copy was damaged when the network then fails too', async () => {
+    const first = await getSslRootCert(HOST, options);
+    writeFileSync(first.path, '-----BEGIN CERTIFICATE-----\ndamaged\n-----END CERTIFICATE-----\n');
+    server.routes[REGIONAL_PATH] = (_req, res) => void res.writeHead(500).end();
+    const error = await getSslRootCert(HOST, options).then(() => undefined, (e: Error & { code?: string }) => e);
+    expect(error?.code).toBe('DOWNLOAD_FAILED');
+    expect(error?.message).toContain('The cached copy could not be used either: ');
+    expect(error?.message).toContain(first.path.replace(/\.pem$/, ''));
+  });
+
   it('falls back to a stale copy with a warning when the network fails, and fails without one', async () => {
     await getSslRootCert(HOST, options);
     server.routes[REGIONAL_PATH] = (_req, res) => void res.writeHead(500).end();
