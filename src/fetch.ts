@@ -6,7 +6,7 @@ import { PgcertsError } from './errors.js';
 import { MAX_CA_FILE_BYTES, describeReadError, readRegularFile } from './read-file.js';
 import type { AccountResource } from './accounts/provider.js';
 import type { DownloadOptions } from './download.js';
-import { getBundledRegistry, type Registry } from './registry.js';
+import { getBundledRegistry, suggest, type Registry } from './registry.js';
 import type { PinnedCertificate, Provider, Trust } from './registry-types.js';
 import { ACCOUNT_SOURCE, IMPORT_SOURCE, OFFLINE_SOURCE, explainNoSource, isDownloadable, publicRoots, selectSource, selectTrust } from './sources.js';
 
@@ -268,7 +268,7 @@ export async function fetchBundle(providerName: string, options: FetchOptions = 
     // An explicit region the registry does not know is a typo or a region too new for it: the
     // partition-wide bundle would be handed out under the wrong name, so say so instead.
     const known = [...new Set(provider.trust.flatMap((t) => (t.sources ?? []).flatMap((s) => s.regions ?? [])))];
-    const suggestion = closest(options.region, known);
+    const suggestion = suggest(options.region, known);
     const hint = known.length === 0
       ? `${provider.id} has no per-region bundles; leave --region out`
       : `${suggestion ? `did you mean "${suggestion}"? ` : ''}\`pgcerts show ${provider.id}\` lists its regions; leave --region out for the partition-wide bundle, which verifies every region`;
@@ -292,29 +292,6 @@ export async function fetchBundle(providerName: string, options: FetchOptions = 
   } catch (error) {
     throw naming(picked.url, error);
   }
-}
-
-/** The known name nearest to `name` (edit distance at most 2), for "did you mean" hints. */
-function closest(name: string, known: readonly string[]): string | undefined {
-  let best: { name: string; distance: number } | undefined;
-  for (const candidate of known) {
-    const distance = editDistance(name, candidate);
-    if (distance <= 2 && (!best || distance < best.distance)) best = { name: candidate, distance };
-  }
-  return best?.name;
-}
-
-/** Levenshtein distance (short region names only). */
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min((previous[j] as number) + 1, (current[j - 1] as number) + 1, (previous[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    previous = current;
-  }
-  return previous[b.length] as number;
 }
 
 /** Options of {@link fetchAccountBundle}: a `host`, or a `resource` named directly. */
@@ -436,15 +413,19 @@ export interface AccountCredentialReport {
 /** Which token pgcerts would use for each provider it can fetch account CAs from; no secrets. */
 export async function describeAccountCredentials(env: NodeJS.ProcessEnv = process.env, homeDir?: string): Promise<AccountCredentialReport[]> {
   const accounts = await import('./accounts/index.js');
-  return accounts.ACCOUNT_PROVIDERS.map((account) => ({
-    provider: account.id,
-    name: account.name,
-    variable: accounts.describeCredential(account, env, homeDir)?.variable ?? null,
-    source: accounts.describeCredential(account, env, homeDir)?.label ?? null,
-    variables: [...account.tokenVariables],
-    hint: account.credentialHint ?? `set ${account.tokenVariables.join(' or ')}`,
-    apiOrigin: account.apiOrigin,
-  }));
+  return accounts.ACCOUNT_PROVIDERS.map((account) => {
+    // Looked up once: for Google it searches PATH and the ADC file.
+    const found = accounts.describeCredential(account, env, homeDir);
+    return {
+      provider: account.id,
+      name: account.name,
+      variable: found?.variable ?? null,
+      source: found?.label ?? null,
+      variables: [...account.tokenVariables],
+      hint: account.credentialHint ?? `set ${account.tokenVariables.join(' or ')}`,
+      apiOrigin: account.apiOrigin,
+    };
+  });
 }
 
 /**

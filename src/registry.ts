@@ -76,7 +76,8 @@ function distance(a: string, b: string): number {
   return row[b.length] as number;
 }
 
-function suggest(name: string, candidates: string[]): string | undefined {
+/** The candidate closest to `name` (a prefix, or a small edit distance), for "did you mean" hints. */
+export function suggest(name: string, candidates: readonly string[]): string | undefined {
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const candidate of candidates) {

@@ -42,7 +42,10 @@ function isFresh(meta: CacheMeta, now: Date, maxAgeDays: number): boolean {
   return age >= 0 && age < maxAgeDays * DAY_MS && meta.certificates.every((c) => Date.parse(c.notAfter) > now.getTime());
 }
 
-async function resolveOne(match: HostMatch, host: string, options: ResolveOptions): Promise<RootCertForHost> {
+/** What {@link resolveOne} reads of a host match: enough for a provider chosen by name too. */
+type MatchedTrust = Pick<HostMatch, 'provider' | 'sslmode' | 'region' | 'guess'> & { trust: Pick<HostMatch['trust'], 'id'> };
+
+async function resolveOne(match: MatchedTrust, host: string, options: ResolveOptions): Promise<RootCertForHost> {
   const registry = options.registry ?? getBundledRegistry();
   const provider = registry.getProvider(match.provider);
   const trust = provider.trust.find((t) => t.id === match.trust.id) as Trust;
@@ -161,8 +164,7 @@ export async function getSslRootCertForProvider(providerName: string, host: stri
   // An imported file of any trust entry, for the host or the provider, comes first.
   const imported = provider.trust.find((t) => t.kind !== 'none' && [{ host }, {}].some((key) => cache.read({ provider: provider.id, trust: t.id, source: IMPORT_SOURCE, ...key })));
   const trust = imported ?? provider.trust.find((t) => t.kind === 'bundle' || t.kind === 'public') ?? provider.trust.find((t) => t.kind !== 'none') ?? (provider.trust[0] as Trust);
-  const match = { provider: provider.id, trust: { id: trust.id }, sslmode: trust.sslmode, region: undefined, guess: false } as unknown as HostMatch;
-  return resolveOne(match, host, { ...options, registry });
+  return resolveOne({ provider: provider.id, trust: { id: trust.id }, sslmode: trust.sslmode, region: undefined, guess: false }, host, { ...options, registry });
 }
 
 /**

@@ -9,8 +9,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { describeAccountCredentials, fetchAccountBundle, getSslRootCert, isPgcertsError, runChecks } from '../src/index.js';
+import { describeAccountCredentials, fetchAccountBundle, getSslRootCert, runChecks } from '../src/index.js';
 import { cleanEnv, runCli } from './helpers/cli.js';
+import { rejection } from './helpers/rejection.js';
 import { startHttpsServer, type TestHttpsServer } from './helpers/https-server.js';
 import { createCa, createIntermediate, type TestCertificate } from './helpers/test-ca.js';
 
@@ -96,16 +97,6 @@ function cacheTexts(): string[] {
 
 function expectNoSecrets(...texts: string[]): void {
   for (const text of [...texts, ...cacheTexts()]) for (const secret of SECRETS) expect(text).not.toContain(secret);
-}
-
-async function rejection(promise: Promise<unknown>): Promise<{ code: string; message: string }> {
-  try {
-    await promise;
-  } catch (error) {
-    if (isPgcertsError(error)) return { code: error.code, message: error.message };
-    throw error;
-  }
-  throw new Error('expected a rejection');
 }
 
 /** A token endpoint that reads the form, checks it with `check` and answers `token`. */
@@ -222,8 +213,14 @@ describe('Cloud SQL through the Admin API', () => {
     expect(region.message).toContain(`is in region "${REGION}", not "us-east1"; use --instance ${CONNECTION}`);
     const unknown = await rejection(fetchAccountBundle('cloudsql', options(env, { resource: `${PROJECT}:${REGION}:nothing` })));
     expect(unknown).toMatchObject({ code: 'RESOURCE_NOT_FOUND' });
+    const asked = server.requests.length;
     const global = await rejection(fetchAccountBundle('cloudsql', options(env, { host: '3f1a9c2b7d4e.p1q2r3s4t5u6.global.sql-psa.goog' })));
     expect(global.code).not.toBe('AUTH_FAILED');
+    // Refused before any API call, saying why and what to give instead.
+    expect(global).toMatchObject({ code: 'INVALID_INPUT' });
+    expect(global.message).toContain('is a global write endpoint, which leads to whichever instance is primary');
+    expect(global.message).toContain('pgcerts fetch cloudsql --instance PROJECT:REGION:INSTANCE');
+    expect(server.requests.length).toBe(asked);
     servePerInstance('Bearer another');
     const refused = await rejection(fetchAccountBundle('cloudsql', options(env, { resource: CONNECTION })));
     expect(refused.code).toBe('AUTH_FAILED');

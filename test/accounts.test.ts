@@ -13,8 +13,9 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { describeAccountCredentials, fetchAccountBundle, getSslRootCert, importBundle, isPgcertsError } from '../src/index.js';
+import { describeAccountCredentials, fetchAccountBundle, getSslRootCert, importBundle } from '../src/index.js';
 import { cleanEnv, runCli } from './helpers/cli.js';
+import { rejection } from './helpers/rejection.js';
 import { startHttpsServer, type TestHttpsServer } from './helpers/https-server.js';
 import { createCa, createIntermediate, createServerCertificate, daysFromNow, type TestCertificate } from './helpers/test-ca.js';
 
@@ -193,16 +194,6 @@ function expectNoSecrets(...texts: string[]): void {
   for (const text of [...texts, ...cacheFiles().map((f) => f.text)]) {
     for (const secret of [DO_TOKEN, DO_OTHER_TOKEN, AIVEN_SECRET, DB_PASSWORD, CB_KEY, CB_OTHER_KEY, CRDB_KEY, CRDB_JWT]) expect(text).not.toContain(secret);
   }
-}
-
-async function rejection(promise: Promise<unknown>): Promise<{ code: string; message: string }> {
-  try {
-    await promise;
-  } catch (error) {
-    if (isPgcertsError(error)) return { code: error.code, message: error.message };
-    throw error;
-  }
-  throw new Error('expected a rejection');
 }
 
 beforeAll(async () => {
@@ -692,6 +683,7 @@ describe('YugabyteDB Aeon through ybm', () => {
       '#!/bin/sh',
       '[ "$1 $2 $3 $4" = "cluster cert download --out" ] && [ "$6" = "--force" ] || { echo "unexpected: $*" >&2; exit 2; }',
       '[ -n "$YBM_APIKEY" ] || { echo "Error: no valid API key found, run ybm auth" >&2; exit 1; }',
+      '[ "$YBM_APIKEY" = "ybBADkey-33" ] && { echo "Error: API key $YBM_APIKEY is not valid" >&2; exit 1; }',
       // Shell built-ins only: PATH holds nothing but this script.
       'while IFS= read -r line; do printf "%s\\n" "$line"; done < "$FAKE_YBM_CERT" > "$5"',
       '',
@@ -715,6 +707,10 @@ describe('YugabyteDB Aeon through ybm', () => {
     const signedOut = await rejection(fetchAccountBundle('yugabyte', options({ PATH: bin, FAKE_YBM_CERT: certFile }, { host: YB_SIMPLE })));
     expect(signedOut.code).toBe('AUTH_FAILED');
     expect(signedOut.message).toContain('`ybm cluster cert download` gave no certificate (it exited with 1: "Error: no valid API key found, run ybm auth")');
+    // Should ybm print its key, the message shows *** instead.
+    const echoed = await rejection(fetchAccountBundle('yugabyte', options({ PATH: bin, YBM_APIKEY: 'ybBADkey-33', FAKE_YBM_CERT: certFile }, { host: YB_SIMPLE })));
+    expect(echoed.message).toContain('"Error: API key *** is not valid"');
+    expect(echoed.message).not.toContain('ybBADkey-33');
     const none = await rejection(fetchAccountBundle('yugabyte', options({ PATH: dir }, { host: YB_SIMPLE })));
     expect(none).toMatchObject({ code: 'NO_SOURCE' });
     expect(none.message).toContain('the ybm CLI installed and signed in');

@@ -110,11 +110,11 @@ function clockEnv(): Record<string, string> {
   return Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined && /^(LD_PRELOAD|FAKETIME.*|DONT_FAKE_MONOTONIC)$/.test(e[0])));
 }
 
-function runPsql(connection: string): Promise<PsqlRun> {
+function runPsql(connection: string, password = server.password): Promise<PsqlRun> {
   return new Promise((resolve, reject) => {
     // -X: no ~/.psqlrc; only the password comes from the environment, no other PG* variable.
     const child = spawn('psql', ['-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', connection, '-c', QUERY], {
-      env: { PATH: process.env.PATH, HOME: dir, LC_ALL: 'C', PGPASSWORD: server.password, PGCONNECT_TIMEOUT: '10', ...clockEnv() },
+      env: { PATH: process.env.PATH, HOME: dir, LC_ALL: 'C', PGPASSWORD: password, PGCONNECT_TIMEOUT: '10', ...clockEnv() },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -372,18 +372,7 @@ describe(`account CAs through the provider's API, against ${SERVER_LABEL}`, () =
   };
   const accountConninfo = (host: string, extra: string): string => `host=${host} hostaddr=127.0.0.1 port=${account.port} dbname=${account.database} user=${account.user} ${extra}`;
   const accountPg = (): pg.ClientConfig => ({ host: account.host, port: account.port, user: account.user, password: account.password, database: account.database });
-  const psqlAccount = (connection: string): Promise<PsqlRun> => new Promise((resolve, reject) => {
-    const child = spawn('psql', ['-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', connection, '-c', QUERY], {
-      env: { PATH: process.env.PATH, HOME: dir, LC_ALL: 'C', PGPASSWORD: account.password, PGCONNECT_TIMEOUT: '10', ...clockEnv() },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
+  const psqlAccount = (connection: string): Promise<PsqlRun> => runPsql(connection, account.password);
 
   beforeAll(async () => {
     // Its own copy of the binaries (when one is needed): each server removes its copy when it stops.

@@ -12,14 +12,14 @@
 // https://cloud.google.com/docs/authentication/application-default-credentials. The token
 // endpoint and the JWT claims of a service account: https://developers.google.com/identity/protocols/oauth2/service-account.
 // GOOGLE_OAUTH_ACCESS_TOKEN is the variable the Terraform Google provider reads for a raw token.
-import { execFile } from 'node:child_process';
 import { createSign } from 'node:crypto';
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import type { DownloadOptions } from '../download.js';
 import { DownloadError, PgcertsError } from '../errors.js';
 import type { AccountCredential } from './provider.js';
+import { findOnPath, runTool } from './tools.js';
 
 /** Where the token for Google's APIs would come from, as `pgcerts credentials` shows it. */
 export interface GoogleCredentialSource {
@@ -65,20 +65,7 @@ function present(value: string | undefined): string | undefined {
 
 /** The gcloud executable on PATH, or `undefined`. */
 function findGcloud(env: NodeJS.ProcessEnv): string | undefined {
-  const names = process.platform === 'win32' ? ['gcloud.cmd', 'gcloud.exe'] : ['gcloud'];
-  for (const dir of (env.PATH ?? '').split(delimiter)) {
-    if (dir === '') continue;
-    for (const name of names) {
-      const path = join(dir, name);
-      try {
-        accessSync(path, constants.X_OK);
-        return path;
-      } catch {
-        // Not here.
-      }
-    }
-  }
-  return undefined;
+  return findOnPath(process.platform === 'win32' ? ['gcloud.cmd', 'gcloud.exe'] : ['gcloud'], env);
 }
 
 /** The ADC file gcloud writes (`gcloud auth application-default login`), honouring CLOUDSDK_CONFIG. */
@@ -171,19 +158,12 @@ async function fromMetadataServer(host: string): Promise<AccountCredential> {
 }
 
 /** Run `gcloud auth print-access-token`; its token, or why it failed (never its output beyond one line of stderr). */
-function runGcloud(path: string, env: NodeJS.ProcessEnv): Promise<{ token: string } | { failure: string }> {
-  return new Promise((resolve) => {
-    execFile(path, ['auth', 'print-access-token'], { env, timeout: GCLOUD_TIMEOUT_MS, maxBuffer: 64 * 1024, windowsHide: true }, (error, stdout, stderr) => {
-      const token = String(stdout).trim();
-      if (!error && TOKEN_SHAPE.test(token)) return resolve({ token });
-      if (!error) return resolve({ failure: 'it printed no access token' });
-      const line = String(stderr).split('\n').map((l) => l.trim()).find((l) => l !== '' && !/^(?:WARNING|Updates are available)/.test(l)) ?? '';
-      // gcloud's own words, cut: they name accounts and commands, never a token.
-      const said = line === '' ? '' : `: ${JSON.stringify(line.length > 160 ? `${line.slice(0, 160)}...` : line)}`;
-      const how = (error as NodeJS.ErrnoException & { killed?: boolean }).killed ? `it did not finish within ${GCLOUD_TIMEOUT_MS / 1000} s` : `it exited with ${String((error as { code?: unknown }).code ?? 'an error')}`;
-      resolve({ failure: `${how}${said}` });
-    });
-  });
+async function runGcloud(path: string, env: NodeJS.ProcessEnv): Promise<{ token: string } | { failure: string }> {
+  // gcloud's own words on failure (cut; its update notices skipped): they name accounts and commands.
+  const run = await runTool(path, ['auth', 'print-access-token'], { env, timeoutMs: GCLOUD_TIMEOUT_MS, maxBuffer: 64 * 1024, skip: /^(?:WARNING|Updates are available)/, secretVariables: ['GOOGLE_OAUTH_ACCESS_TOKEN'] });
+  if (!run.ok) return { failure: run.failure };
+  const token = run.stdout.trim();
+  return TOKEN_SHAPE.test(token) ? { token } : { failure: 'it printed no access token' };
 }
 
 function base64url(data: string | Buffer): string {

@@ -3,29 +3,19 @@
 // file for the whole account (yugabyte/ybm-cli cmd/cluster/cert/cert.go; the client call takes no
 // parameters). The REST path behind it is not documented, so pgcerts runs ybm itself when it is
 // installed and leaves the API key to ybm (YBM_APIKEY or its config file), never reading it.
-import { execFile } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { PgcertsError } from '../errors.js';
 import type { AccountProvider, AccountResource, FetchedCa, ResourceSearch } from './provider.js';
+import { findOnPath, runTool } from './tools.js';
 
 const YBM_TIMEOUT_MS = 60_000;
 const COMMAND = 'ybm cluster cert download';
 
 /** The ybm executable on PATH, or `undefined`. */
 function findYbm(env: NodeJS.ProcessEnv): string | undefined {
-  for (const dir of (env.PATH ?? '').split(delimiter)) {
-    if (dir === '') continue;
-    const path = join(dir, process.platform === 'win32' ? 'ybm.exe' : 'ybm');
-    try {
-      accessSync(path, constants.X_OK);
-      return path;
-    } catch {
-      // Not here.
-    }
-  }
-  return undefined;
+  return findOnPath([process.platform === 'win32' ? 'ybm.exe' : 'ybm'], env);
 }
 
 /** YugabyteDB Aeon through `ybm`. */
@@ -61,14 +51,8 @@ export const yugabyte: AccountProvider = {
     const dir = mkdtempSync(join(tmpdir(), 'pgcerts-ybm-'));
     const out = join(dir, 'root.crt');
     try {
-      const failure = await new Promise<string | undefined>((resolve) => {
-        execFile(ybm, ['cluster', 'cert', 'download', '--out', out, '--force'], { env, timeout: YBM_TIMEOUT_MS, maxBuffer: 256 * 1024, windowsHide: true }, (error, _stdout, stderr) => {
-          if (!error) return resolve(undefined);
-          const line = String(stderr).split('\n').map((l) => l.trim()).find((l) => l !== '') ?? '';
-          const said = line === '' ? '' : `: ${JSON.stringify(line.length > 160 ? `${line.slice(0, 160)}...` : line)}`;
-          resolve(`${(error as { killed?: boolean }).killed ? `it did not finish within ${YBM_TIMEOUT_MS / 1000} s` : `it exited with ${String((error as { code?: unknown }).code ?? 'an error')}`}${said}`);
-        });
-      });
+      const run = await runTool(ybm, ['cluster', 'cert', 'download', '--out', out, '--force'], { env: env ?? {}, timeoutMs: YBM_TIMEOUT_MS, maxBuffer: 256 * 1024, secretVariables: ['YBM_APIKEY'] });
+      const failure = run.ok ? undefined : run.failure;
       if (failure !== undefined) {
         throw new PgcertsError('AUTH_FAILED', `\`${COMMAND}\` gave no certificate (${failure}). Sign ybm in (\`ybm auth\`, or set YBM_APIKEY to an Aeon API key), or download the CA in the Aeon console and \`pgcerts import yugabyte <file> --host <host>\`.`);
       }

@@ -304,8 +304,8 @@ function buildProgram(result: { code: number }, argv: readonly string[] = []): C
 /** Run the CLI with these arguments (without `node` and the script) and return the exit code. */
 export async function run(argv: string[]): Promise<number> {
   const result = { code: EXIT.ok as number };
+  const program = buildProgram(result, argv);
   try {
-    const program = buildProgram(result, argv);
     if (argv.length === 0) {
       program.outputHelp({ error: true });
       return EXIT.usage;
@@ -319,7 +319,7 @@ export async function run(argv: string[]): Promise<number> {
       // Checks (probe, check) rethrow their usage errors with exit code 3, UNKNOWN.
       const exitCode = error.exitCode === 3 ? 3 : EXIT.usage;
       const { PgcertsError } = await import('../errors.js');
-      outJsonError(new PgcertsError('USAGE', `${oneLine(error.message)}. ${helpPointer(argv, buildProgram({ code: 0 }))}`), exitCode);
+      outJsonError(new PgcertsError('USAGE', `${oneLine(error.message)}. ${helpPointer(argv, program)}`), exitCode);
       return exitCode;
     }
     return reportError(error);
