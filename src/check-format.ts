@@ -1,6 +1,7 @@
 // The three outputs of `pgcerts check`: a table for people, JSON, and the Prometheus text
 // exposition format for node_exporter's textfile collector. Pure functions of a CheckReport.
 import { CHECK_EXIT_CODES, commonName, rankStatus, type CheckReport, type CheckStatus } from './check.js';
+import { jsonText } from './json-text.js';
 
 /** Options of {@link formatText}. */
 export interface FormatTextOptions {
@@ -67,7 +68,7 @@ export function formatText(report: CheckReport, options: FormatTextOptions = {})
 
 /** The report as one JSON document (schema version 1, see {@link CheckReport}). */
 export function formatJson(report: CheckReport): string {
-  return `${JSON.stringify(report, null, 2)}\n`;
+  return jsonText({ registryVersion: report.registry.version, ...report });
 }
 
 /** Escape a label value for the text exposition format: backslash, double quote and newline. */

@@ -652,7 +652,7 @@ describe('output formats', () => {
     const run = await runCli(['check', 'rds', '--file', weirdFile, '--json'], envFor(cacheDir));
     expect(run.status).toBe(2);
     const doc = JSON.parse(run.stdout) as CheckReport;
-    expect(Object.keys(doc)).toEqual(['schemaVersion', 'checkedAt', 'status', 'exitCode', 'summary', 'thresholds', 'registry', 'targets', 'certificates']);
+    expect(Object.keys(doc)).toEqual(['registryVersion', 'schemaVersion', 'checkedAt', 'status', 'exitCode', 'summary', 'thresholds', 'registry', 'targets', 'certificates']);
     expect(doc).toMatchObject({ schemaVersion: 1, status: 'CRITICAL', exitCode: 2, thresholds: { warnDays: 30, criticalDays: 14, maxRegistryAgeDays: null } });
     expect(doc.checkedAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     expect(Object.keys(doc.registry)).toEqual(['version', 'checked', 'ageDays', 'status']);
@@ -672,7 +672,7 @@ describe('output formats', () => {
     expect(rds2019Days).toBeLessThan(-800);
     expect(doc.certificates.map((c) => [c.status, c.daysLeft])).toEqual([['CRITICAL', 4], ['WARNING', rds2019Days], ['WARNING', -10], ['WARNING', 19], ['OK', 364]]);
     expect(doc.summary).toBe('1 certificate expires within 14 days, 2 expired, 1 expires within 30 days; 5 certificates in 2 targets');
-    expect(formatJson(report)).toBe(`${JSON.stringify(report, null, 2)}\n`);
+    expect(JSON.parse(formatJson(report))).toEqual({ registryVersion: report.registry.version, ...JSON.parse(JSON.stringify(report)) });
   });
 
   it('text: a table sorted by urgency, colour only when asked, never with NO_COLOR', () => {

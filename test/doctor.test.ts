@@ -629,7 +629,7 @@ describe('diagnoseAndFixConnection and pgcerts doctor', () => {
     expect(run.status).toBe(1);
     expect(run.stderr).toBe('');
     const doc = JSON.parse(run.stdout) as Record<string, unknown> & { findings: Array<{ code: string; host: unknown }>; hosts: Array<Record<string, unknown>>; libpq: Record<string, unknown> };
-    expect(Object.keys(doc).sort()).toEqual(['findings', 'fixed', 'form', 'hosts', 'input', 'libpq', 'nodePostgres']);
+    expect(Object.keys(doc).sort()).toEqual(['findings', 'fixed', 'form', 'hosts', 'input', 'libpq', 'nodePostgres', 'registryVersion']);
     expect(doc.input).toBe(`postgres://app:***@${RDS}:5432/app?sslmode=require`);
     expect(doc.fixed).toBe(`postgres://app:***@${RDS}:5432/app?sslmode=verify-full&sslrootcert=${join(cacheDir, 'rds', 'aws.regional.eu-west-1.pem')}`);
     expect(doc.findings.map((f) => f.code)).toEqual(['SSLMODE_WEAK', 'SSLROOTCERT_NEEDED', 'PG_SSLMODE_ALIAS']);

@@ -5,7 +5,8 @@ export async function runCredentials(flags: { json?: boolean }, env: NodeJS.Proc
   const { describeAccountCredentials } = await import('../fetch.js');
   const providers = await describeAccountCredentials(env);
   if (flags.json) {
-    outJson({ providers });
+    const { openRegistry } = await import('./context.js');
+    outJson({ registryVersion: openRegistry().version, providers });
   } else {
     const width = Math.max(...providers.map((p) => p.provider.length));
     for (const p of providers) {

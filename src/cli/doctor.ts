@@ -86,8 +86,7 @@ export async function runDoctor(registry: Registry, input: string | undefined, f
     showPassword: flags.showPassword === true,
   });
   if (flags.json) {
-    // Absent values as null, so every key is always there.
-    outJson(JSON.parse(JSON.stringify(diagnosis, (_key, value: unknown) => (value === undefined ? null : value))));
+    outJson({ registryVersion: registry.version, ...diagnosis });
   } else {
     process.stderr.write(`${formatDiagnosis(diagnosis, flags).join('\n')}\n`);
     if (diagnosis.fixed !== null) out(diagnosis.fixed);

@@ -1,5 +1,6 @@
 import { writeSync } from 'node:fs';
 import { PgcertsError } from '../errors.js';
+import { jsonText } from '../json-text.js';
 
 /** Exit codes of the CLI (see README, "Exit codes"). */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
@@ -42,9 +43,9 @@ export function out(line = ''): void {
   write(`${line}\n`);
 }
 
-/** Write exactly one JSON document to stdout. */
+/** Write exactly one JSON document to stdout (absent values as `null`, see {@link jsonText}). */
 export function outJson(value: unknown): void {
-  write(`${JSON.stringify(value, null, 2)}\n`);
+  write(jsonText(value));
 }
 
 /** Write a `pgcerts: ` message to stderr. */

@@ -148,7 +148,7 @@ export async function runProbe(target: string | undefined, flags: ProbeFlags, en
     const report = await probeServer(options);
     const exitCode = PROBE_EXIT[report.status];
     if (flags.json) {
-      outJson({ ...report, exitCode });
+      outJson({ registryVersion: options.registry.version, ...report, exitCode });
     } else {
       // Monitoring plugins' convention (Nagios, Icinga): the first line of stdout is the verdict
       // with performance data; the report follows.

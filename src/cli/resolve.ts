@@ -10,7 +10,7 @@ function shellQuote(value: string): string {
 export async function runSslRootCert(registry: Registry, input: string, flags: { json?: boolean }, base: ResolveOptions): Promise<number> {
   const { getSslRootCert } = await import('../resolve.js');
   const resolved = await getSslRootCert(input, { ...base, registry });
-  if (flags.json) outJson(resolved);
+  if (flags.json) outJson({ registryVersion: registry.version, ...resolved });
   else out(resolved.path);
   for (const w of resolved.warnings) warn(w);
   return EXIT.ok;
@@ -22,7 +22,8 @@ export async function runEnv(registry: Registry, input: string, flags: { json?: 
   const resolved = await getSslRootCert(input, { ...base, registry });
   const sslmode = resolved.sslmode === 'verify-ca' ? 'verify-ca' : 'verify-full';
   if (flags.json) {
-    outJson({ PGSSLMODE: sslmode, PGSSLROOTCERT: resolved.path });
+    // The variables keep libpq's names: they are data, read as `jq -r .variables.PGSSLROOTCERT`.
+    outJson({ registryVersion: registry.version, provider: resolved.provider, variables: { PGSSLMODE: sslmode, PGSSLROOTCERT: resolved.path } });
   } else {
     out(`export PGSSLMODE=${sslmode}`);
     out(`export PGSSLROOTCERT=${shellQuote(resolved.path)}`);
@@ -37,7 +38,7 @@ export async function runUrl(registry: Registry, input: string, flags: { json?: 
   const { secureConnectionString } = await import('../connection.js');
   const resolved = await getSslRootCert(input, { ...base, registry });
   const url = secureConnectionString(input, resolved.path, resolved.sslmode === 'verify-ca' ? 'verify-ca' : 'verify-full');
-  if (flags.json) outJson({ url, sslrootcert: resolved.path, provider: resolved.provider });
+  if (flags.json) outJson({ registryVersion: registry.version, url, sslrootcert: resolved.path, sslmode: resolved.sslmode === 'verify-ca' ? 'verify-ca' : 'verify-full', provider: resolved.provider });
   else out(url);
   for (const w of resolved.warnings) warn(w);
   return EXIT.ok;
