@@ -9,10 +9,15 @@ export interface FormatTextOptions {
   color?: boolean;
   /** Only the rows that are not OK; nothing at all when every row is OK (cron mails nothing). */
   problemsOnly?: boolean;
+  /** One line per row with a TARGET column (for grep and awk) instead of the compact table. */
+  wide?: boolean;
+  /** Columns the compact table fits in (default {@link TEXT_WIDTH}; at least 60). */
+  width?: number;
 }
 
 const COLORS: Record<CheckStatus, string> = { OK: '\x1b[32m', WARNING: '\x1b[33m', UNKNOWN: '\x1b[35m', CRITICAL: '\x1b[31m' };
-const HEADER = ['STATUS', 'DAYS', 'EXPIRES', 'TARGET', 'CERTIFICATE', 'SHA-256', 'REASON'] as const;
+const WIDE_HEADER = ['STATUS', 'DAYS', 'EXPIRES', 'TARGET', 'CERTIFICATE', 'SHA-256', 'REASON'] as const;
+const COMPACT_HEADER = ['STATUS', 'DAYS', 'EXPIRES', 'CERTIFICATE', 'SHA-256'] as const;
 
 /**
  * Control characters written visibly (`\n`, `\x1b`): keeps one row per line, and keeps terminal
@@ -26,44 +31,106 @@ interface TextRow {
   status: CheckStatus;
   /** Undefined for a target's own problems, which sort before its certificates. */
   days: number | undefined;
-  cells: string[];
+  /** The target's label (`file /srv/ca.pem`, `cache rds/aws.global`). */
+  target: string;
+  /** STATUS, DAYS, EXPIRES, CERTIFICATE, SHA-256 and REASON. */
+  cells: [string, string, string, string, string, string];
 }
 
-/**
- * A table with one row per certificate per target and one per target problem, most urgent
- * first (CRITICAL, UNKNOWN, WARNING, OK; then fewest days left). Certificates are shown by CN
- * and the first four bytes of their SHA-256; `formatJson` has everything.
- */
-export function formatText(report: CheckReport, options: FormatTextOptions = {}): string {
+/** The default text width: the report fits 120 columns unless the terminal is narrower or wider. */
+export const TEXT_WIDTH = 120;
+/** A longer common name is cut (with `...`) in the compact table; `--wide` shows it whole. */
+const NAME_WIDTH = 40;
+/** The compact table's reason lines start here (after STATUS and a space). */
+const REASON_INDENT = 11;
+
+/** `text` in lines of at most `width` characters, broken at spaces (a longer word is cut). */
+export function wrapText(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (let word of text.split(' ')) {
+    while (word.length > width) {
+      if (line) lines.push(line);
+      lines.push(word.slice(0, width));
+      word = word.slice(width);
+      line = '';
+    }
+    if (!line) line = word;
+    else if (line.length + 1 + word.length <= width) line += ` ${word}`;
+    else {
+      lines.push(line);
+      line = word;
+    }
+  }
+  if (line || lines.length === 0) lines.push(line);
+  return lines;
+}
+
+function rowsOf(report: CheckReport): TextRow[] {
   const clean = escapeControl;
   const label = (kind: string, name: string): string => clean(kind === name ? name : `${kind} ${name}`);
   const rows: TextRow[] = [];
   for (const target of report.targets) {
     for (const problem of target.problems) {
-      rows.push({ status: problem.status, days: undefined, cells: [problem.status, '-', '-', label(target.kind, target.name), '-', '-', clean(problem.message)] });
+      rows.push({ status: problem.status, days: undefined, target: label(target.kind, target.name), cells: [problem.status, '-', '-', '-', '-', clean(problem.message)] });
     }
   }
   for (const cert of report.certificates) {
     rows.push({
-      status: cert.status, days: cert.daysLeft,
-      cells: [cert.status, String(cert.daysLeft), cert.notAfter.slice(0, 10), label(cert.kind, cert.target), clean(commonName(cert.subject)), cert.sha256.slice(0, 11), clean(cert.reason)],
+      status: cert.status, days: cert.daysLeft, target: label(cert.kind, cert.target),
+      cells: [cert.status, String(cert.daysLeft), cert.notAfter.slice(0, 10), clean(commonName(cert.subject)), cert.sha256.slice(0, 11), clean(cert.reason)],
     });
   }
-  rows.sort((a, b) => rankStatus(b.status) - rankStatus(a.status) || (a.days ?? -Infinity) - (b.days ?? -Infinity));
+  return rows.sort((a, b) => rankStatus(b.status) - rankStatus(a.status) || (a.days ?? -Infinity) - (b.days ?? -Infinity));
+}
+
+/** Columns padded to their widest cell (DAYS to the right), joined by two spaces. */
+function alignColumns(table: string[][]): string[] {
+  const columns = Math.max(...table.map((cells) => cells.length));
+  const widths = Array.from({ length: columns }, (_, i) => Math.max(...table.map((cells) => (cells[i] ?? '').length)));
+  return table.map((cells) => cells.map((cell, i) => (i === cells.length - 1 ? cell : i === 1 ? cell.padStart(widths[i] as number) : cell.padEnd(widths[i] as number))).join('  ').trimEnd());
+}
+
+/**
+ * The report for people, most urgent first (CRITICAL, UNKNOWN, WARNING, OK; then fewest days
+ * left). Certificates are shown by CN and the first four bytes of their SHA-256; `formatJson`
+ * has everything.
+ *
+ * Compact (the default): one block per target, the targets in the order of their most urgent
+ * row, each certificate on one line and its reason wrapped below it, so that every line fits
+ * `width` columns (120) whatever the paths and reasons. Wide (`wide: true`): one line per row with
+ * a TARGET column, for grep and awk.
+ */
+export function formatText(report: CheckReport, options: FormatTextOptions = {}): string {
+  let rows = rowsOf(report);
   if (options.problemsOnly) {
-    const problems = rows.filter((r) => r.status !== 'OK');
-    if (problems.length === 0) return '';
-    rows.splice(0, rows.length, ...problems);
+    rows = rows.filter((r) => r.status !== 'OK');
+    if (rows.length === 0) return '';
   }
   if (rows.length === 0) return `Nothing to report: ${report.summary}.\n`;
-  const table = [[...HEADER], ...rows.map((r) => r.cells)];
-  const widths = HEADER.map((_, i) => Math.max(...table.map((cells) => (cells[i] ?? '').length)));
-  return table.map((cells, index) => cells.map((cell, i) => {
-    const last = i === cells.length - 1;
-    const padded = last ? cell : i === 1 ? cell.padStart(widths[i] as number) : cell.padEnd(widths[i] as number);
-    const status = rows[index - 1]?.status;
-    return i === 0 && options.color && status ? `${COLORS[status]}${padded}\x1b[0m` : padded;
-  }).join('  ').trimEnd()).join('\n') + '\n';
+  // The status cell, padded to its column, is what gets coloured.
+  const statusWidth = Math.max('STATUS'.length, ...rows.map((r) => r.cells[0].length));
+  const paint = (status: CheckStatus, line: string): string => (options.color ? `${COLORS[status]}${line.slice(0, statusWidth)}\x1b[0m${line.slice(statusWidth)}` : line);
+  if (options.wide) {
+    const lines = alignColumns([[...WIDE_HEADER], ...rows.map((r) => [r.cells[0], r.cells[1], r.cells[2], r.target, ...r.cells.slice(3)])]);
+    return `${lines.map((line, i) => (i === 0 ? line : paint((rows[i - 1] as TextRow).status, line))).join('\n')}\n`;
+  }
+  const width = Math.max(60, options.width ?? TEXT_WIDTH);
+  const cut = (name: string): string => (name.length > NAME_WIDTH ? `${name.slice(0, NAME_WIDTH - 3)}...` : name);
+  const byTarget = new Map<string, TextRow[]>();
+  for (const row of rows) byTarget.set(row.target, [...(byTarget.get(row.target) ?? []), row]);
+  const aligned = alignColumns([[...COMPACT_HEADER], ...rows.map((r) => (r.days === undefined ? [r.cells[0], '-', '-'] : [r.cells[0], r.cells[1], r.cells[2], cut(r.cells[3]), r.cells[4]]))]);
+  const lineOf = new Map(rows.map((row, i) => [row, aligned[i + 1] as string]));
+  const out = [aligned[0] as string];
+  for (const [target, targetRows] of byTarget) {
+    out.push(...wrapText(target, width));
+    for (const row of targetRows) {
+      const line = lineOf.get(row) as string;
+      out.push(paint(row.status, line));
+      for (const reason of wrapText(row.cells[5], width - REASON_INDENT)) out.push(`${' '.repeat(REASON_INDENT)}${reason}`);
+    }
+  }
+  return `${out.join('\n')}\n`;
 }
 
 /** The report as one JSON document (schema version 1, see {@link CheckReport}). */

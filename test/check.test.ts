@@ -171,8 +171,12 @@ describe('pgcerts check: exit codes with the default thresholds (30 and 14 days)
   it.each(EXPIRY_CASES)('a cached bundle whose only root expires in $name is $status', async (c) => {
     const cacheDir = fresh('cache');
     const path = await cacheBundle(cacheDir, [roots[c.key]]);
-    const run = await runCli(['check'], envFor(cacheDir));
+    const run = await runCli(['check', '--wide'], envFor(cacheDir));
     expect(statusLine(run)).toBe(`pgcerts: ${expectedSummary(c, 'cache rds/aws.global')}`);
+    // The compact table (default) has the same row under the target's heading.
+    const compact = (await runCli(['check'], envFor(cacheDir))).stdout.split('\n');
+    expect(compact.slice(0, 2)).toEqual([expect.stringMatching(/^STATUS +DAYS +EXPIRES +CERTIFICATE +SHA-256$/), 'cache rds/aws.global']);
+    expect(compact).toContainEqual(expect.stringMatching(new RegExp(`^${c.status} +${c.days} +\\d{4}-\\d\\d-\\d\\d +pgcerts check root ${c.key} +${sha(roots[c.key]).slice(0, 11)}$`)));
     expect(run.status).toBe(c.code);
     const lines = run.stdout.trimEnd().split('\n');
     expect(lines[0]).toMatch(/^STATUS +DAYS +EXPIRES +TARGET +CERTIFICATE +SHA-256 +REASON$/);
@@ -451,7 +455,7 @@ describe('unpinned and lookalike CAs', () => {
     expect(row?.reason).toBe('Unpinned: it was accepted only because it fits the registry\'s constraints, so nothing but its shape vouches for it. Compare its SHA-256 with the provider\'s documentation, and update pgcerts (install a newer release tarball, or run `git pull && npm ci` in your clone) for a registry that pins it.');
     expect(report.certificates.filter((c) => c.status !== 'OK')).toHaveLength(1);
     expect(report.summary).toBe(`1 certificate is unpinned; ${RDS_CURRENT_ROOTS.length + 1} certificates in 1 target`);
-    const run = await runCli(['check'], envFor(cacheDir, { PGCERTS_REGISTRY: undefined }));
+    const run = await runCli(['check', '--wide'], envFor(cacheDir, { PGCERTS_REGISTRY: undefined }));
     expect(run.status).toBe(1);
     expect(run.stdout.split('\n')[1]).toMatch(new RegExp(`^WARNING +\\d+ +\\d{4}-\\d\\d-\\d\\d +cache rds/aws\\.global +Amazon RDS xx-test-1 Root CA RSA2048 G1 +${sha(newRoot).slice(0, 11)} +Unpinned: `));
     // A per-cluster CA imported for an account trust cannot be pinned: not a warning.
@@ -497,7 +501,7 @@ describe('pgcerts check --refresh', () => {
 
     body = pemOf(RDS_CURRENT_ROOTS.slice(1));
     etag = '"v2"';
-    const changed = await runCli(['check', 'rds', '--refresh'], env);
+    const changed = await runCli(['check', 'rds', '--refresh', '--wide'], env);
     expect(changed.status).toBe(1);
     expect(statusLine(changed)).toBe(`pgcerts: WARNING - upstream changed (rds/aws.global); ${RDS_CURRENT_ROOTS.length} certificates in 1 target`);
     expect(changed.stdout).toMatch(/\nWARNING +- +- +cache rds\/aws\.global +- +- +The rds bundle changed upstream \(0 added, 1 removed since the cached copy of \d{4}-\d\d-\d\d\); run `pgcerts fetch rds`\.\n/);
@@ -566,7 +570,7 @@ describe('the registry age', () => {
     const ageDays = Math.floor((Date.now() - Date.parse('2020-01-01T00:00:00Z')) / DAY_MS);
     const file = writeFile('ca.pem', roots.year.pem);
     const env = envFor(fresh('cache'), { PGCERTS_REGISTRY: old, PGCERTS_NO_REGISTRY_AGE_WARNING: undefined });
-    const run = await runCli(['check', '--file', file], env);
+    const run = await runCli(['check', '--file', file, '--wide'], env);
     expect(run.status).toBe(1);
     // Pins the bundled registry marks current that have expired by now are reported too (the
     // CLI reads the same clock as this test, faked or not).
@@ -675,8 +679,26 @@ describe('output formats', () => {
     expect(JSON.parse(formatJson(report))).toEqual({ registryVersion: report.registry.version, ...JSON.parse(JSON.stringify(report)) });
   });
 
-  it('text: a table sorted by urgency, colour only when asked, never with NO_COLOR', () => {
+  it('text, compact: one block per target, each line within 120 columns (or the width asked), reasons whole', () => {
     const text = formatText(report);
+    const lines = text.trimEnd().split('\n');
+    for (const line of lines) expect(line.length, line).toBeLessThanOrEqual(120);
+    expect(lines[0]).toMatch(/^STATUS +DAYS +EXPIRES +CERTIFICATE +SHA-256$/);
+    // Rows start with their status; target headings and wrapped reasons do not.
+    const statusRows = lines.filter((l) => /^(CRITICAL|WARNING|UNKNOWN|OK) /.test(l));
+    expect(statusRows.map((l) => l.split(/ +/)[0])).toEqual(['CRITICAL', 'WARNING', 'WARNING', 'WARNING', 'OK']);
+    const headings = lines.filter((l) => /^(file|cache) /.test(l));
+    expect(headings).toEqual([`file ${weirdFile.replace(/\n/g, '\\n')}`, 'cache rds/aws.global']);
+    // Every word of every reason is there, in order, with the lines joined back.
+    const body = lines.filter((l) => l.startsWith(' '.repeat(11))).map((l) => l.trim()).join(' ');
+    for (const cert of report.certificates) expect(body).toContain(cert.reason.replace(/\n/g, '\\n'));
+    const narrow = formatText(report, { width: 72 });
+    for (const line of narrow.trimEnd().split('\n')) expect(line.length, line).toBeLessThanOrEqual(72);
+    expect(formatText(report, { color: true }).replace(/\x1b\[\d+m/g, '')).toBe(text);
+  });
+
+  it('text, --wide: a table sorted by urgency, colour only when asked, never with NO_COLOR', () => {
+    const text = formatText(report, { wide: true });
     const lines = text.trimEnd().split('\n');
     expect(lines.map((l) => l.split(/ +/)[0])).toEqual(['STATUS', 'CRITICAL', 'WARNING', 'WARNING', 'WARNING', 'OK']);
     const rds2019Days = daysBetween(RDS_2019_ROOT.validTo, report.checkedAt);
@@ -684,7 +706,7 @@ describe('output formats', () => {
     // The newline in the file name is written as \n: still one row per line.
     expect(lines[1]).toContain(`file ${weirdFile.replace(/\n/g, '\\n')}  pgcerts check root 5 `);
     expect(text).not.toContain('\x1b[');
-    const colored = formatText(report, { color: true });
+    const colored = formatText(report, { color: true, wide: true });
     expect(colored).toContain('\x1b[31mCRITICAL\x1b[0m');
     expect(colored).toContain('\x1b[33mWARNING \x1b[0m');
     expect(colored).toContain('\x1b[32mOK      \x1b[0m');

@@ -24,6 +24,7 @@ export interface CheckFlags {
   refresh?: boolean;
   /** Text report: only what is not OK, and nothing at all (not even the status line) when all is OK. */
   problemsOnly?: boolean;
+  wide?: boolean;
   timeout?: string;
   format?: string;
   json?: boolean;
@@ -81,6 +82,7 @@ export function parseCheckArgv(argv: string[]): { providers: string[]; flags: Ch
     'max-registry-age-days': { type: 'string' },
     refresh: { type: 'boolean' },
     'problems-only': { type: 'boolean' },
+    wide: { type: 'boolean' },
     timeout: { type: 'string' },
     format: { type: 'string' },
     json: { type: 'boolean' },
@@ -93,7 +95,7 @@ export function parseCheckArgv(argv: string[]): { providers: string[]; flags: Ch
     flags: {
       all: values.all, host: values.host, hostaddr: values.hostaddr, sslrootcert: values.sslrootcert, file: values.file,
       warnDays: values['warn-days'], criticalDays: values['critical-days'], maxRegistryAgeDays: values['max-registry-age-days'],
-      refresh: values.refresh, problemsOnly: values['problems-only'], timeout: values.timeout, format: values.format, json: values.json, output: values.output,
+      refresh: values.refresh, problemsOnly: values['problems-only'], wide: values.wide, timeout: values.timeout, format: values.format, json: values.json, output: values.output,
     },
   };
 }
@@ -136,6 +138,12 @@ function useColor(): boolean {
   return isatty(1);
 }
 
+/** The compact table's width: COLUMNS when it is set to a number (at least 60), else 120. */
+function textWidth(): number | undefined {
+  const columns = process.env.COLUMNS?.trim();
+  return columns && /^\d{2,4}$/.test(columns) ? Math.max(60, Number(columns)) : undefined;
+}
+
 /**
  * `pgcerts check [provider...]`: check cached bundles, files and hosts, print the report in the
  * chosen format (or write it atomically to --output), one `pgcerts: STATUS - summary` line on
@@ -146,6 +154,7 @@ export async function runCheck(providers: string[], flags: CheckFlags): Promise<
   try {
     const format = chooseFormat(flags);
     if (flags.problemsOnly && format !== 'text') throw usage(`--problems-only shapes the text report; the ${format} report always has every row (filter it with your tools).`);
+    if (flags.wide && format !== 'text') throw usage(`--wide shapes the text report; it does not go with the ${format} report.`);
     if (flags.all && providers.length > 0) throw usage('Give provider ids or --all, not both.');
     const hostFlags = flags.host ?? [];
     if (hostFlags.length === 0 && flags.hostaddr !== undefined) throw usage('--hostaddr needs --host: give the name to verify with --host and the address to connect to with --hostaddr.');
@@ -182,11 +191,11 @@ export async function runCheck(providers: string[], flags: CheckFlags): Promise<
     const report = await runChecks(options);
     const { escapeControl, formatJson, formatPrometheus, formatText } = await import('../check-format.js');
     if (flags.output !== undefined) {
-      const text = format === 'json' ? formatJson(report) : format === 'prometheus' ? formatPrometheus(report) : formatText(report, { problemsOnly: flags.problemsOnly });
+      const text = format === 'json' ? formatJson(report) : format === 'prometheus' ? formatPrometheus(report) : formatText(report, { problemsOnly: flags.problemsOnly, wide: flags.wide, width: textWidth() });
       const { writeFileAtomic } = await import('./write-file.js');
       writeFileAtomic(flags.output, text, '--output');
     } else {
-      const text = format === 'json' ? formatJson(report) : format === 'prometheus' ? formatPrometheus(report) : formatText(report, { color: useColor(), problemsOnly: flags.problemsOnly });
+      const text = format === 'json' ? formatJson(report) : format === 'prometheus' ? formatPrometheus(report) : formatText(report, { color: useColor(), problemsOnly: flags.problemsOnly, wide: flags.wide, width: textWidth() });
       if (text !== '') writeAll(1, text);
     }
     if (!(flags.problemsOnly && report.status === 'OK')) writeAll(2, `pgcerts: ${report.status} - ${escapeControl(report.summary)}\n`);

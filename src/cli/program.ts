@@ -241,6 +241,7 @@ function buildProgram(result: { code: number }, argv: readonly string[] = []): C
     .option('--max-registry-age-days <days>', 'WARNING when the registry data is older than this (default 180; PGCERTS_NO_REGISTRY_AGE_WARNING=1 turns it off)')
     .option('--refresh', 'ask each cached bundle\'s source whether it changed (conditional request; the cache is not modified)')
     .option('--problems-only', 'text report: only rows that are not OK, and no output at all when everything is OK (cron)')
+    .option('--wide', 'text report: one line per certificate with a TARGET column (for grep and awk) instead of the compact table')
     .option('--timeout <seconds>', 'give up on one probe or download after this long (default 10 for probes)')
     .option('--format <format>', 'text, json or prometheus (default text)')
     .option('--json', 'the same as --format json')
