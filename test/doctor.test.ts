@@ -586,6 +586,25 @@ describe('diagnoseAndFixConnection and pgcerts doctor', () => {
     server.requests.length = 0;
   });
 
+  it('the fixed string never keeps an sslrootcert the doctor has just flagged, and keeps a good one', async () => {
+    const base = { ...options(), cacheDir, mirror: server.url(''), download: { ca: server.ca, retries: 0 } };
+    const fileCodes = /^SSLROOTCERT_(MISSING|UNREADABLE|WRONG_PROVIDER|WRONG_REGION|EXPIRED|EXPIRING|LOOKALIKE|UNPINNED)$/;
+    const bad = ['/certs/isrg.pem', '/certs/us-east-1.pem', '/certs/rds-combined-ca-bundle.pem', '/certs/expiring.pem', '/certs/lookalike.pem', '/certs/page.html', '/certs/missing.pem', '/app/certs/../../certs/own-ca.pem'];
+    for (const sslmode of ['require', 'verify-ca', 'verify-full']) {
+      for (const file of bad) {
+        const d = await diagnoseAndFixConnection(url(RDS, `?sslmode=${sslmode}&sslrootcert=${file}`), base);
+        const flagged = d.findings.filter((f) => fileCodes.test(f.code) && f.severity !== 'info');
+        expect(flagged.length, `${sslmode} ${file}: ${codes(d).join(', ')}`).toBeGreaterThan(0);
+        // Rewritten with the registry's bundle (or no fixed string at all), never with the flagged file.
+        expect(d.fixed, `${sslmode} ${file}`).not.toBeNull();
+        expect(new URL(d.fixed as string).searchParams.get('sslrootcert'), `${sslmode} ${file}`).toBe(join(cacheDir, 'rds', 'aws.regional.eu-west-1.pem'));
+      }
+      // The control: a file with the host's own roots is kept, whatever else was fixed.
+      const good = await diagnoseAndFixConnection(url(RDS, `?sslmode=${sslmode}&sslrootcert=/certs/eu-west-1.pem`), base);
+      expect(new URL(good.fixed as string).searchParams.get('sslrootcert'), sslmode).toBe('/certs/eu-west-1.pem');
+    }
+  });
+
   it('library: fetches the bundle for the fixed string, and reports a failed fetch as FIX_FAILED', async () => {
     const base = { env: {}, homeDir: join(dir, 'home'), cacheDir, mirror: server.url(''), download: { ca: server.ca, retries: 0 }, now: NOW, hasImportedCa: () => false };
     const d = await diagnoseAndFixConnection(url(RDS, '?sslmode=require'), base);
