@@ -40,7 +40,7 @@ function commands(input: string): string[][] {
     ['lookup', input], ['lookup', input, '--json'],
     ['sslrootcert', input, '--json'], ['env', input], ['url', input], ['url', input, '--json'],
     ['doctor', input, '--offline', '--no-env'], ['doctor', input, '--offline', '--json'],
-    ['probe', input, '--timeout', '0.5', '--json'], ['check', '--host', input, '--timeout', '0.5'],
+    ['probe', input, '--timeout', '0.5', '--json'], ['check', '--host', input, '--timeout', '0.5', '--wide'],
     ['import', 'rds', caFile, '--host', input],
   ];
 }

@@ -100,7 +100,7 @@ describe('readRegularFile', () => {
 
 describe.each(['fifo', 'zero', 'huge'] as const)('a %s given as a file to read never hangs', (kind) => {
   it('check --file: UNKNOWN (3), the report names the file and what it is', async () => {
-    const run = await cli(['check', '--file', hostile[kind]]);
+    const run = await cli(['check', '--file', hostile[kind], '--wide']);
     expectClean(run, 3);
     expect(run.stdout).toContain(`Cannot check --file: "${hostile[kind]}" ${KIND_TEXT[kind]}`);
   });
@@ -138,7 +138,7 @@ describe.each(['fifo', 'zero', 'huge'] as const)('a %s given as a file to read n
       truncateSync(entry.path, MAX_CA_FILE_BYTES + 1);
     }
     expect(() => cache.read(REGIONAL_KEY)).toThrow(expect.objectContaining({ code: 'CACHE_CORRUPT', message: expect.stringContaining(`The pgcerts cache file "${entry.path}" ${KIND_TEXT[kind]}`) }));
-    const check = await cli(['check'], envFor(cacheDir));
+    const check = await cli(['check', '--wide'], envFor(cacheDir));
     expectClean(check, 2);
     expect(check.stdout).toContain(`"${entry.path}" ${KIND_TEXT[kind]}`);
     const fetched = await cli(['fetch', 'rds', '--region', 'eu-west-1'], envFor(cacheDir));
@@ -236,7 +236,7 @@ describe('ENOTDIR and ENAMETOOLONG are one-line errors naming the path', () => {
     // fetch first creates the directory of --out: ENOTDIR shows there as EEXIST (a file is in the way).
     const why = code === 'ENOTDIR' ? '(ENOTDIR|EEXIST): a part of the path is a file, not a directory' : code;
     expect(expectClean(out, 1)).toMatch(new RegExp(`^pgcerts: Cannot create the directory of --out "${path.slice(0, 60)}[^"]*" \\(${why}\\); choose a writable path\\.\n`));
-    const file = await cli(['check', '--file', path]);
+    const file = await cli(['check', '--file', path, '--wide']);
     expectClean(file, 3);
     expect(file.stdout).toContain(`Cannot read "${path}" (${code}); check the path and its permissions.`);
     const imported = await cli(['import', 'rds', path]);

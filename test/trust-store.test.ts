@@ -142,7 +142,7 @@ describe('a cache others could write is refused', () => {
         code: 'CACHE_UNSAFE',
         message: expect.stringMatching(new RegExp(`"${target}" belongs to uid ${OTHER_UID}, not to you \\(uid 0\\) or root.*run \`chown (-R )?0 '${target}'\``)),
       }));
-      const run = await runCli(['check'], envFor(cacheDir));
+      const run = await runCli(['check', '--wide'], envFor(cacheDir));
       expect(run.status).toBe(2);
       expect(run.stdout).toContain(`"${target}" belongs to uid ${OTHER_UID}`);
       expect(run.stderr).toMatch(/^pgcerts: CRITICAL - cache unsafe/);
