@@ -272,8 +272,11 @@ function buildProgram(result: { code: number }, argv: readonly string[] = []): C
     .option('--no-env', 'ignore PGSSLMODE, PGSSLROOTCERT and the other variables of this shell')
     .option('--resolve', 'look up CNAMEs of hosts no provider claims (DNS queries)')
     .option('--offline', "public-CA providers: build the bundle from Node's root store instead of downloading")
+    .option('--driver <name>', 'judge the string as this driver reads it and print its fixed string: libpq (psql, psycopg, Ruby pg), node-postgres, pgjdbc, asyncpg, pgx, prisma')
     .addHelpText('after', examples([
       'pgcerts doctor "$DATABASE_URL"',
+      'pgcerts doctor "$DATABASE_URL" --driver asyncpg',
+      'pgcerts doctor "jdbc:postgresql://mydb.abc123xyz.eu-west-1.rds.amazonaws.com/app?sslmode=require" --driver pgjdbc',
       'pgcerts doctor "host=mydb.abc123xyz.eu-west-1.rds.amazonaws.com dbname=app sslmode=require"',
       'DATABASE_URL=$(pgcerts doctor "$DATABASE_URL" --show-password)',
       'pgcerts doctor "$DATABASE_URL" --json | jq ".findings[].code"',
