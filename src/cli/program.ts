@@ -101,6 +101,11 @@ function buildProgram(result: { code: number }, argv: readonly string[] = []): C
     .option('--all', 'every provider with a downloadable bundle')
     .option('--out <file>', 'also write the bundle to this file (atomically)')
     .option('--pem', 'print the PEM instead of the path')
+    .option('--format <format>', 'path (default), pem, base64 (one line, for environment variables), k8s-secret, k8s-configmap (manifests for kubectl apply), pkcs12 (a Java truststore; binary: use --out)')
+    .option('--name <name>', 'k8s-secret, k8s-configmap: metadata.name (default pgcerts-<provider>)')
+    .option('--namespace <namespace>', 'k8s-secret, k8s-configmap: metadata.namespace')
+    .option('--key <key>', 'k8s-secret, k8s-configmap: the data key holding the PEM (default ca.pem)')
+    .option('--password-file <file>', 'pkcs12: the store password is the first line of this file (default PGCERTS_TRUSTSTORE_PASSWORD, else changeit)')
     .option('--force', 'download again even if the cached copy is current')
     .option('--offline', "public-CA providers: build the bundle from Node's root store")
     .option('--strict', 'accept pinned certificates only')
@@ -119,6 +124,8 @@ function buildProgram(result: { code: number }, argv: readonly string[] = []): C
       'pgcerts fetch cloudsql --instance my-project:europe-west1:orders   # with gcloud signed in',
       'pgcerts fetch alloydb --cluster projects/my-project/locations/us-central1/clusters/main',
       'PGCERTS_MIRROR=https://mirror.internal/pgcerts pgcerts fetch rds',
+      'pgcerts fetch rds --region eu-west-1 --format k8s-configmap --name rds-ca | kubectl apply -f -',
+      'pgcerts fetch rds --format pkcs12 --out truststore.p12',
     ]))
     .action(async (names: string[], flags: FetchFlags) => {
       const { runFetch } = await import('./fetch.js');
@@ -131,9 +138,18 @@ function buildProgram(result: { code: number }, argv: readonly string[] = []): C
     .argument('[host]', 'host name, postgres:// URL or libpq key=value string (default: PGHOST)')
     .option('--offline', "public-CA providers: build from Node's root store instead of downloading")
     .option('--timeout <seconds>', 'give up on a download after this long (default 60)')
+    .option('--format <format>', 'path (default), pem, base64 (one line, for environment variables), k8s-secret, k8s-configmap (manifests for kubectl apply), pkcs12 (a Java truststore; binary: use --out)')
+    .option('--name <name>', 'k8s-secret, k8s-configmap: metadata.name (default pgcerts-<provider>)')
+    .option('--namespace <namespace>', 'k8s-secret, k8s-configmap: metadata.namespace')
+    .option('--key <key>', 'k8s-secret, k8s-configmap: the data key holding the PEM (default ca.pem)')
+    .option('--password-file <file>', 'pkcs12: the store password is the first line of this file (default PGCERTS_TRUSTSTORE_PASSWORD, else changeit)')
+    .option('--out <file>', 'write the bundle (in --format, PEM for path) to this file atomically and print its path')
     .option('--json', 'print one JSON document')
     .addHelpText('after', examples([
       'PGSSLROOTCERT=$(pgcerts sslrootcert "$PGHOST")',
+      'pgcerts sslrootcert "$PGHOST" --format k8s-secret --namespace app | kubectl apply -f -',
+      'pgcerts sslrootcert "$PGHOST" --format pkcs12 --out truststore.p12 --password-file ./store-pass',
+      'PGSSLROOTCERT_BASE64=$(pgcerts sslrootcert "$PGHOST" --format base64)',
       'PGSSLROOTCERT=$(pgcerts sslrootcert)   # PGHOST already set, as for psql',
       'psql "host=$PGHOST sslmode=verify-full sslrootcert=$(pgcerts sslrootcert $PGHOST)"',
     ]))
