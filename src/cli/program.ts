@@ -304,6 +304,27 @@ function buildProgram(result: { code: number }, argv: readonly string[] = []): C
     });
 
   program
+    .command('pgbouncer')
+    .description('print the [databases] entry and the [pgbouncer] settings that make PgBouncer verify the database server (server_tls_sslmode, server_tls_ca_file)')
+    .argument('<host>', 'the database server: host name, host:port, postgres:// URL or libpq key=value string')
+    .option('--sslrootcert <file>', "use this CA file instead of the registry's bundle (your own server, a name the registry does not know)")
+    .option('--dbname <name>', 'the database on the server (default: the URL\'s; none: every database, a * entry)')
+    .option('--alias <name>', 'the database name clients give PgBouncer (default: --dbname, else *)')
+    .option('--port <port>', "the server's port (default: the input's, else 5432)")
+    .option('--offline', "public-CA providers: build the bundle from Node's root store instead of downloading")
+    .option('--timeout <seconds>', 'give up on a download after this long (default 60)')
+    .option('--json', 'print one JSON document')
+    .addHelpText('after', examples([
+      'pgcerts pgbouncer mydb.abc123xyz.eu-west-1.rds.amazonaws.com --dbname app >> /etc/pgbouncer/pgbouncer.ini',
+      'pgcerts pgbouncer "$DATABASE_URL"',
+      'pgcerts pgbouncer db.internal.example:6543 --sslrootcert /etc/ssl/internal-ca.pem --dbname app',
+    ]) + '\nThe settings go to stdout; notes on the clients\' side of PgBouncer go to stderr.\n')
+    .action(async (input: string, flags: import('./pgbouncer.js').PgbouncerFlags) => {
+      const { runPgbouncer } = await import('./pgbouncer.js');
+      result.code = await runPgbouncer(openRegistry(), input, flags, baseOptions());
+    });
+
+  program
     .command('completion')
     .description('print a shell completion script for bash or zsh (commands, options, provider ids)')
     .argument('<shell>', 'bash or zsh')
