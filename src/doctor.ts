@@ -15,12 +15,13 @@ import type { PinnedCertificate, Provider, SslMode, Trust, TrustKind } from './r
 import type { ResolveOptions } from './resolve.js';
 import { IMPORT_SOURCE, describeGuess, explainNoSource } from './sources.js';
 import { findLookalikePin } from './validate.js';
+import { evaluateDriver, fixForDriver, getDriver, type DriverBehaviour, type DriverData, type DriverFact, type DriverId } from './drivers.js';
 
 /** How bad a finding is: `error` leaves the connection unprotected or failing, `warning` fragile, `info` explains. */
 export type FindingSeverity = 'error' | 'warning' | 'info';
 
-/** The client a finding is about. */
-export type FindingClient = 'libpq' | 'node-postgres' | 'both';
+/** The client a finding is about: `both` is libpq and node-postgres; `doctor --driver` names its driver. */
+export type FindingClient = DriverId | 'both';
 
 /** Stable codes of doctor findings (see the README for each). */
 export type FindingCode =
@@ -67,7 +68,17 @@ export type FindingCode =
   | 'PG_PLUS_SPACE'
   | 'PARAM_IGNORED'
   | 'FIX_FAILED'
-  | 'BUNDLE_NOTE';
+  | 'BUNDLE_NOTE'
+  /** `--driver`: the driver refuses the string (an sslmode it does not know, a missing root file, a form it cannot read). */
+  | 'DRIVER_REFUSES'
+  /** `--driver`: no TLS at all. */
+  | 'DRIVER_NO_TLS'
+  /** `--driver`: TLS that can be turned off, or that does not authenticate the server (fully). */
+  | 'DRIVER_WEAK'
+  /** `--driver`: the chain is checked against roots that do not hold the provider's CA (or also trust every public CA). */
+  | 'DRIVER_ROOTS'
+  /** `--driver`: a quirk of the driver worth knowing. */
+  | 'DRIVER_NOTE';
 
 /** One problem or explanation. Messages never contain the password. */
 export interface Finding {
@@ -866,7 +877,7 @@ function planFix(ctx: Context): FixPlan {
   return { kind: 'resolve', sslmode };
 }
 
-function analyze(input: string, options: DiagnoseOptions): { diagnosis: Diagnosis; plan: FixPlan; raw: string } {
+function analyze(input: string, options: DiagnoseOptions): { diagnosis: Diagnosis; plan: FixPlan; raw: string; ctx: Context } {
   const target = parseConnectionTarget(input);
   if (target.form === 'host') {
     throw new PgcertsError('INVALID_INPUT', 'Give `pgcerts doctor` a postgres:// URL or a key=value connection string, not a bare host; for a host, run `pgcerts lookup <host>`.');
@@ -934,6 +945,7 @@ function analyze(input: string, options: DiagnoseOptions): { diagnosis: Diagnosi
     diagnosis: { input: redactConnectionString(raw), form: target.form, hosts, findings, libpq: libpq.behaviour, nodePostgres, fixed: shown(fixed) },
     plan,
     raw,
+    ctx,
   };
 }
 
@@ -1001,4 +1013,153 @@ export async function resolveCnames(hosts: string[], resolveCname?: (host: strin
     chains[host] = chain;
   }));
   return chains;
+}
+
+/** What `pgcerts doctor --driver` says about one connection string and one driver. */
+export interface DriverDiagnosis {
+  driver: { id: DriverId; name: string; covers: string; versions: string };
+  /** The input, password redacted. */
+  input: string;
+  form: 'url' | 'conninfo';
+  hosts: DiagnosedHost[];
+  /** What the driver does with the string. */
+  behaviour: DriverBehaviour;
+  /** Worst first: the host and CA-file findings, and what this driver does with the string. */
+  findings: Finding[];
+  /** The string to use with this driver (the input itself when nothing worse than `info` was found); `null` when pgcerts cannot choose a CA bundle or the driver cannot read this form. */
+  fixed: string | null;
+  /** The CA file `fixed` uses. */
+  sslrootcert: string | null;
+  /** Settings outside the string (JVM flags, code), one line each. */
+  notes: string[];
+  /** The documented (or, `confirmed: false`, read from source) facts the answer rests on. */
+  facts: DriverFact[];
+}
+
+// Findings about the CA file the string names: every driver that reads sslrootcert meets them.
+const FILE_CODES: ReadonlySet<FindingCode> = new Set<FindingCode>([
+  'SSLROOTCERT_RELATIVE', 'SSLROOTCERT_MISSING', 'SSLROOTCERT_UNREADABLE', 'SSLROOTCERT_WRONG_PROVIDER', 'SSLROOTCERT_WRONG_REGION',
+  'SSLROOTCERT_EXPIRED', 'SSLROOTCERT_EXPIRING', 'SSLROOTCERT_LOOKALIKE', 'SSLROOTCERT_UNPINNED', 'ROOT_CRT_DEFAULT',
+]);
+// Findings about how libpq or node-postgres read the string: not about another driver.
+const LIBPQ_PG_CODES: ReadonlySet<FindingCode> = new Set<FindingCode>(['PG_PLUS_SPACE', 'SSLNEGOTIATION_DIRECT', 'LIBPQ_UNKNOWN_PARAM', 'PG_FRAGMENT']);
+
+/** The findings of the general diagnosis that hold for `driver`, attributed to it. */
+function findingsForDriver(driver: DriverData, findings: readonly Finding[]): Finding[] {
+  if (driver.id === 'libpq' || driver.id === 'node-postgres') return findings.filter((f) => f.client === driver.id || f.client === 'both');
+  return findings.flatMap((f): Finding[] => {
+    if (FILE_CODES.has(f.code)) return driver.rules.rootParam === 'sslrootcert' && f.client !== 'node-postgres' ? [{ ...f, client: driver.id }] : [];
+    if (f.client !== 'both' || LIBPQ_PG_CODES.has(f.code)) return [];
+    return [f];
+  });
+}
+
+/** What the driver's reading of the string means: refusals, missing or weak TLS, roots that cannot verify the provider. */
+function driverModeFindings(ctx: Context, driver: DriverData, b: DriverBehaviour): Finding[] {
+  const out: Finding[] = [];
+  const relaxed = ctx.hosts.length === 0 || ctx.hosts.every((h) => h.type === 'local');
+  const unverifiable = ctx.hosts.length > 0 && ctx.hosts.every((h) => h.trust?.kind === 'none');
+  const level = (severity: FindingSeverity): FindingSeverity => (relaxed || unverifiable ? 'info' : severity);
+  const push = (severity: FindingSeverity, code: FindingCode, message: string, host?: string): void => {
+    out.push(host === undefined ? { severity, code, client: driver.id, message } : { severity, code, client: driver.id, host, message });
+  };
+  const wanted = wantedMode(ctx);
+  const fix = `the fixed string below (\`pgcerts doctor --driver ${driver.id}\`) does that`;
+  const mode = b.sslmode === undefined ? 'no sslmode' : `sslmode "${b.sslmode}"${b.sslmodeFrom === 'environment' ? ' (from PGSSLMODE)' : b.sslmodeFrom === 'default' ? ' (its default)' : ''}`;
+  if (b.refusal !== undefined) {
+    push(level('error'), 'DRIVER_REFUSES', `${driver.name} refuses this string: ${b.refusal} Use ${fix}.`);
+  } else if (b.encryption === 'never') {
+    push(level('error'), 'DRIVER_NO_TLS', `With ${mode}, ${driver.name} connects without TLS, so the password crosses the network in clear text. ${capitalize(fix)}.`);
+  } else if (b.encryption === 'maybe') {
+    push(level('error'), 'DRIVER_WEAK', `With ${mode}, ${driver.name} ${b.summary.replace(/\.$/, '')}. ${capitalize(fix)}.`);
+  } else if (!b.verifiesChain) {
+    push(level('error'), 'DRIVER_WEAK', `With ${mode}, ${driver.name} encrypts but does not authenticate the server: anyone in the path can pose as it. ${capitalize(fix)}.`);
+  } else if (!b.verifiesHostName && wanted === 'verify-full') {
+    push(level('warning'), 'DRIVER_WEAK', `With ${mode}, ${driver.name} checks the certificate chain but not the host name, so any server with a certificate from the same CA passes. ${capitalize(fix)}.`);
+  }
+  if (b.verifiesChain && (b.roots.kind === 'system' || b.roots.kind === 'node')) {
+    const where = b.roots.kind === 'system' ? 'the system\'s default roots' : 'Node\'s built-in roots';
+    for (const h of ctx.hosts) {
+      if (h.trust && h.provider && (h.trust.kind === 'bundle' || h.trust.kind === 'account') && !h.trust.systemTrustStore) {
+        push(level('error'), 'DRIVER_ROOTS', `${driver.name} checks ${h.result.host} against ${where}, which do not hold the CA of ${h.provider.name}: the connection fails, and turning verification off is no fix. Give the provider's bundle: ${fix}.`, h.result.host);
+      }
+    }
+  }
+  if (b.verifiesChain && b.roots.kind === 'file+system') {
+    push('info', 'DRIVER_ROOTS', `${driver.name} adds "${b.roots.path}" to the system's roots instead of trusting it alone, so a certificate from any public CA for the host name also passes.`);
+  }
+  if (driver.id === 'prisma') {
+    const root = present(ctx.params.sslrootcert);
+    if (root !== undefined) push('info', 'DRIVER_NOTE', `Prisma does not read sslrootcert ("${root}"); its CA file parameter is sslcert.`);
+    const cert = present(ctx.params.sslcert);
+    if (cert !== undefined && !isAbsolute(cert)) push('warning', 'SSLROOTCERT_RELATIVE', `sslcert "${cert}" is a relative path, which Prisma resolves against the directory of schema.prisma, not the working directory; use an absolute path.`);
+  }
+  if (driver.id === 'pgjdbc' && present(ctx.params.sslfactory) !== undefined) {
+    push('info', 'DRIVER_NOTE', `sslfactory=${ctx.params.sslfactory}: the root-file rules above are those of the default LibPQFactory; DefaultJavaSSLFactory checks against the JVM's truststore, NonValidatingFactory checks nothing.`);
+  }
+  return out;
+}
+
+function capitalize(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+/**
+ * {@link diagnoseAndFixConnection} for one driver (`pgjdbc`, `asyncpg`, `pgx`, `prisma`, or
+ * `libpq` and `node-postgres`; aliases such as `psycopg` or `jdbc` work too): what that driver
+ * does with the string, by the rules and facts in `drivers.ts`, and the string (or options) that
+ * make it verify the server. A `jdbc:postgresql://` URL is read for pgjdbc.
+ * @throws PgcertsError `USAGE` for an unknown driver, `INVALID_INPUT` for an unreadable string.
+ * @example (await diagnoseForDriver('postgresql://app@db.abcdefghijklmnopqrst.supabase.co/postgres?sslmode=verify-full', 'prisma')).findings[0].code // 'DRIVER_WEAK'
+ */
+export async function diagnoseForDriver(input: string, driverName: string, options: DiagnoseOptions & ResolveOptions = {}): Promise<DriverDiagnosis> {
+  const driver = getDriver(driverName);
+  const written = input.trim();
+  const jdbc = /^jdbc:postgresql:\/\//i.test(written);
+  if (jdbc && driver.id !== 'pgjdbc') {
+    throw new PgcertsError('INVALID_INPUT', `A jdbc:postgresql:// URL is read by pgjdbc only; run \`pgcerts doctor --driver pgjdbc\`, or drop the "jdbc:" prefix for ${driver.name}.`);
+  }
+  const { diagnosis, plan, raw, ctx } = analyze(jdbc ? written.slice('jdbc:'.length) : written, options);
+  const params = driver.id === 'node-postgres' ? ctx.pgParams : ctx.params;
+  const behaviour = evaluateDriver(driver, {
+    params,
+    form: diagnosis.form,
+    env: ctx.env,
+    cwd: ctx.cwd,
+    homeDir: options.homeDir ?? homedir(),
+    exists: (path) => readState(ctx, path).state !== 'missing',
+  });
+  const own = driver.id === 'libpq' || driver.id === 'node-postgres' ? [] : driverModeFindings(ctx, driver, behaviour);
+  let findings = sortFindings([...findingsForDriver(driver, diagnosis.findings), ...own]);
+  const { facts } = driver;
+  const result: DriverDiagnosis = {
+    driver: { id: driver.id, name: driver.name, covers: driver.covers, versions: driver.versions },
+    input: jdbc ? redactConnectionString(written) : diagnosis.input,
+    form: diagnosis.form,
+    hosts: diagnosis.hosts,
+    behaviour,
+    findings,
+    fixed: null,
+    sslrootcert: null,
+    notes: [],
+    facts: [facts.sslmode, facts.require, facts.roots, facts.system, facts.env, facts.fix, ...facts.more],
+  };
+  const shown = (text: string): string => (options.showPassword ? text : redactConnectionString(text));
+  if (!findings.some((f) => f.severity !== 'info')) return { ...result, fixed: shown(written) };
+  if (plan.kind === 'none') return result;
+  let path = goodUserFile(ctx);
+  if (path === undefined || driver.id === 'prisma') {
+    // Prisma's CA file is sslcert: the string's sslrootcert is not what it reads, so use the bundle.
+    const { getSslRootCert } = await import('./resolve.js');
+    try {
+      const resolved = await getSslRootCert(raw, options);
+      path = resolved.path;
+      findings = sortFindings([...findings, ...resolved.warnings.map((message): Finding => ({ severity: 'info', code: 'BUNDLE_NOTE', client: 'both', message }))]);
+    } catch (error) {
+      if (!(error instanceof PgcertsError)) throw error;
+      return { ...result, findings: sortFindings([...findings, { severity: 'error', code: 'FIX_FAILED', client: 'both', message: `No fixed string: ${error.message}` }]) };
+    }
+  }
+  const fix = fixForDriver(driver, raw, path, wantedMode(ctx));
+  return { ...result, findings, fixed: fix.fixed === undefined ? null : shown(fix.fixed), sslrootcert: path, notes: fix.notes };
 }

@@ -115,3 +115,32 @@ export {
 } from './check.js';
 export { formatText, formatJson, formatPrometheus, escapeLabelValue, type FormatTextOptions } from './check-format.js';
 export { STATUS_EXIT_CODES, rankStatus, worseStatus, type MonitoringStatus } from './status.js';
+export { diagnoseForDriver, type DriverDiagnosis } from './doctor.js';
+export {
+  DRIVERS,
+  findDriver,
+  getDriver,
+  evaluateDriver,
+  fixForDriver,
+  type DriverId,
+  type DriverData,
+  type DriverFact,
+  type DriverRules,
+  type DriverBehaviour,
+  type DriverInput,
+  type DriverFix,
+  type ModeEffect,
+} from './drivers.js';
+export {
+  BUNDLE_FORMATS,
+  DEFAULT_TRUSTSTORE_PASSWORD,
+  getBundleFormat,
+  toBase64,
+  toKubernetesSecret,
+  toKubernetesConfigMap,
+  checkManifestNames,
+  toPkcs12Truststore,
+  type BundleFormat,
+  type ManifestOptions,
+  type Pkcs12Options,
+} from './bundle-formats.js';

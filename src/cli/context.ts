@@ -1,4 +1,5 @@
 import { getBundledRegistry, loadRegistry, type Registry } from '../registry.js';
+import type { ShapeFlags } from './bundle-output.js';
 import { warn } from './output.js';
 
 let opened: Registry | undefined;
@@ -29,8 +30,8 @@ export function baseOptions(): { registry: Registry; mirror?: string; onWarning:
 export const HOT_COMMANDS = ['lookup', 'sslrootcert', 'env', 'url'] as const;
 export type HotCommand = (typeof HOT_COMMANDS)[number];
 
-/** Flags the hot commands take (commander passes numbers as strings). */
-export interface HotFlags {
+/** Flags the hot commands take (commander passes numbers as strings); `sslrootcert` also takes the bundle shapes. */
+export interface HotFlags extends ShapeFlags {
   json?: boolean;
   offline?: boolean;
   /** Seconds for the whole download, when one is needed. */

@@ -1,4 +1,5 @@
-import type { ClientBehaviour, DiagnosedHost, Diagnosis } from '../doctor.js';
+import type { ClientBehaviour, DiagnosedHost, Diagnosis, DriverDiagnosis } from '../doctor.js';
+import type { DriverBehaviour } from '../drivers.js';
 import type { Registry } from '../registry.js';
 import type { ResolveOptions } from '../resolve.js';
 import { EXIT, formatRows, out, outJson } from './output.js';
@@ -12,6 +13,8 @@ export interface DoctorFlags {
   env?: boolean;
   resolve?: boolean;
   offline?: boolean;
+  /** Judge the string as this driver reads it (see src/drivers.ts). */
+  driver?: string;
 }
 
 function describeHost(h: DiagnosedHost): string {
@@ -60,6 +63,48 @@ export function formatDiagnosis(d: Diagnosis, flags: { showPassword?: boolean } 
   return lines;
 }
 
+function describeDriverBehaviour(b: DriverBehaviour): Array<[string, string | undefined]> {
+  const roots = b.roots.kind === 'file' ? `file "${b.roots.path}" (${b.roots.from})`
+    : b.roots.kind === 'file+system' ? `file "${b.roots.path}" and the system's roots`
+      : b.roots.kind === 'system' ? 'the system\'s default roots'
+        : b.roots.kind === 'node' ? 'Node\'s built-in roots'
+          : 'none';
+  return [
+    ['sslmode', b.sslmode === undefined ? undefined : `${b.sslmode} (${b.sslmodeFrom})`],
+    ['roots', roots],
+    ['effect', b.summary],
+  ];
+}
+
+/** The human report of `doctor --driver`, for stderr. */
+export function formatDriverDiagnosis(d: DriverDiagnosis, flags: { showPassword?: boolean } = {}): string[] {
+  const lines = [`pgcerts doctor --driver ${d.driver.id}: ${d.input}`, '', 'Hosts'];
+  if (d.hosts.length === 0) lines.push('  (none)');
+  lines.push(...formatRows(d.hosts.map((h) => [h.host ?? h.input, describeHost(h)])));
+  lines.push('', `${d.driver.name} (${d.driver.covers}; ${d.driver.versions})`, ...formatRows(describeDriverBehaviour(d.behaviour)));
+  lines.push('', 'Findings');
+  if (d.findings.length === 0) lines.push(`  none: ${d.driver.name} verifies the server with this string.`);
+  for (const f of d.findings) lines.push(`  ${f.severity.padEnd(7)}  ${f.code} [${f.client}]: ${f.message}`);
+  lines.push('', 'Sources (checked; "from source" where the documentation does not say it)');
+  const sources = new Map<string, { checked: string; confirmed: boolean }>();
+  for (const fact of d.facts) {
+    const seen = sources.get(fact.source);
+    sources.set(fact.source, { checked: fact.checked, confirmed: (seen?.confirmed ?? true) && fact.confirmed });
+  }
+  for (const [source, { checked, confirmed }] of sources) lines.push(`  ${source} (${checked}${confirmed ? '' : ', from source'})`);
+  lines.push('');
+  if (d.fixed === null) {
+    lines.push(`No fixed connection string for ${d.driver.name}: see the findings${d.notes.length > 0 ? ` and: ${d.notes.join(' ')}` : '.'}`);
+  } else if (!d.findings.some((f) => f.severity !== 'info')) {
+    lines.push('Nothing to fix; the connection string as it is:');
+  } else {
+    for (const note of d.notes) lines.push(`Note: ${note}`);
+    const redacted = d.fixed.includes('***') && !flags.showPassword;
+    lines.push(`Fixed connection string for ${d.driver.name}${redacted ? ' (password hidden; --show-password prints it)' : ''}:`);
+  }
+  return lines;
+}
+
 /**
  * `pgcerts doctor <connection>`: the report on stderr, the fixed string alone on stdout (so
  * `$(pgcerts doctor ... --show-password)` is usable); `--json` prints one document on stdout.
@@ -75,6 +120,17 @@ export async function runDoctor(registry: Registry, input: string | undefined, f
     const { lookup } = await import('../lookup.js');
     const unknown = lookup(input, { registry }).filter((r) => !r.match && r.host !== undefined).map((r) => r.host as string);
     cnames = await resolveCnames(unknown);
+  }
+  if (flags.driver !== undefined) {
+    const { diagnoseForDriver } = await import('../doctor.js');
+    const d = await diagnoseForDriver(input, flags.driver, { ...base, registry, env, cwd: flags.cwd, cnames, offline: flags.offline, showPassword: flags.showPassword === true });
+    if (flags.json) {
+      outJson({ registryVersion: registry.version, ...JSON.parse(JSON.stringify(d, (_key, value: unknown) => (value === undefined ? null : value))) });
+    } else {
+      process.stderr.write(`${formatDriverDiagnosis(d, flags).join('\n')}\n`);
+      if (d.fixed !== null) out(d.fixed);
+    }
+    return d.findings.some((f) => f.severity !== 'info') ? EXIT.failed : EXIT.ok;
   }
   const diagnosis = await diagnoseAndFixConnection(input, {
     ...base,

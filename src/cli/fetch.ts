@@ -1,14 +1,15 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { PgcertsError } from '../errors.js';
 import type { BundleResult, FetchOptions } from '../fetch.js';
 import type { Registry } from '../registry.js';
 import { isDownloadable } from '../sources.js';
 import { readArgs } from './args.js';
+import type { ShapeFlags } from './bundle-output.js';
 import { EXIT, out, outJson, stdout, warn } from './output.js';
 import { writeFileAtomic } from './write-file.js';
 
-export interface FetchFlags {
+export interface FetchFlags extends ShapeFlags {
   /** Account CAs: fetch the CA of the cluster or project serving this host through the provider's API. */
   host?: string;
   /** Cloud SQL: the instance connection name `PROJECT:REGION:INSTANCE`, instead of a host. */
@@ -82,10 +83,15 @@ export function parseFetchArgv(argv: string[]): { names: string[]; flags: FetchF
     retries: { type: 'string' },
     quiet: { type: 'boolean' },
     json: { type: 'boolean' },
+    format: { type: 'string' },
+    name: { type: 'string' },
+    namespace: { type: 'string' },
+    key: { type: 'string' },
+    'password-file': { type: 'string' },
   });
   if (!read) return undefined;
-  const { 'keep-expired': keepExpired, ...rest } = read.values;
-  return { names: read.positionals, flags: { ...rest, keepExpired } };
+  const { 'keep-expired': keepExpired, 'password-file': passwordFile, ...rest } = read.values;
+  return { names: read.positionals, flags: { ...rest, keepExpired, passwordFile } };
 }
 
 /** One stderr line describing a fetch. */
@@ -114,6 +120,9 @@ export async function runFetch(registry: Registry, names: string[], flags: Fetch
   // Region names are case-insensitive, as AWS writes them in lower case.
   if (flags.region !== undefined) flags = { ...flags, region: flags.region.trim().toLowerCase() };
   if (flags.out && providers.length !== 1) throw new PgcertsError('USAGE', '--out needs exactly one provider.');
+  const { chooseFormat } = await import('./bundle-output.js');
+  const format = await chooseFormat(flags);
+  if (format !== 'path' && format !== 'pem' && providers.length !== 1) throw new PgcertsError('USAGE', `--format ${format} needs exactly one provider.`);
   const given = ([['--host', flags.host], ['--instance', flags.instance], ['--cluster', flags.cluster], ['--project', flags.project]] as const).filter(([, value]) => value !== undefined);
   if (given.length > 1) throw new PgcertsError('USAGE', `Give one of ${given.map(([flag]) => flag).join(' and ')}: --instance, --cluster and --project name the resource, --host a host name the API is searched for.`);
   const viaApi = given[0]?.[0];
@@ -149,29 +158,24 @@ export async function runFetch(registry: Registry, names: string[], flags: Fetch
     else throw s.reason;
   });
   if (flags.out && results[0]) {
-    const parent = dirname(resolve(flags.out));
-    // Node's recursive mkdir never returns under /proc or /sys: refuse a missing directory there
-    // (an existing one, as /proc/self/fd for /proc/self/fd/1, is written into as it is).
-    const { findKernelFileSystem } = await import('../cache.js');
-    const kernel = findKernelFileSystem(parent);
-    if (kernel !== undefined && !existsSync(parent)) {
-      throw new PgcertsError('INVALID_INPUT', `Cannot create the directory of --out "${flags.out}": it is under ${kernel}, a kernel file system where no directory can be made; choose a writable path.`);
-    }
-    try {
-      mkdirSync(parent, { recursive: true });
-    } catch (cause) {
-      const code = (cause as NodeJS.ErrnoException).code;
-      const why = code === 'EEXIST' || code === 'ENOTDIR' ? `${code}: a part of the path is a file, not a directory` : code ?? String(cause);
-      throw new PgcertsError('INVALID_INPUT', `Cannot create the directory of --out "${flags.out}" (${why}); choose a writable path.`, { cause });
-    }
-    writeFileAtomic(flags.out, readFileSync(results[0].path, 'utf8'), '--out');
+    const { makeOutDir } = await import('./bundle-output.js');
+    await makeOutDir(flags.out);
+    if (format === 'path' || format === 'pem') writeFileAtomic(flags.out, readFileSync(results[0].path, 'utf8'), '--out');
   }
   if (flags.quiet && (flags.json || flags.pem)) throw new PgcertsError('USAGE', `--quiet prints nothing on success, so it does not go with ${flags.json ? '--json' : '--pem'}; drop one of them.`);
   if (flags.json) {
     outJson({ registryVersion: registry.version, results, errors });
+  } else if (format !== 'path' && format !== 'pem') {
+    const r = results[0];
+    if (r) {
+      const { emitBundle, renderBundle } = await import('./bundle-output.js');
+      const refresh = `pgcerts fetch ${r.provider}${r.region ? ` --region ${r.region}` : ''} --format ${format} | kubectl apply -f -`;
+      const shaped = await renderBundle(format, readFileSync(r.path, 'utf8'), { provider: r.provider, trust: r.trust, region: r.region, registryVersion: registry.version, refresh }, flags);
+      await emitBundle(shaped, flags);
+    }
   } else if (!flags.quiet) {
     for (const r of results) {
-      if (flags.pem) stdout().write(readFileSync(r.path, 'utf8'));
+      if (format === 'pem') stdout().write(readFileSync(r.path, 'utf8'));
       else out(flags.out ? resolve(flags.out) : r.path);
     }
   }

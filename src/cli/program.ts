@@ -101,6 +101,11 @@ function buildProgram(result: { code: number }, argv: readonly string[] = []): C
     .option('--all', 'every provider with a downloadable bundle')
     .option('--out <file>', 'also write the bundle to this file (atomically)')
     .option('--pem', 'print the PEM instead of the path')
+    .option('--format <format>', 'path (default), pem, base64 (one line, for environment variables), k8s-secret, k8s-configmap (manifests for kubectl apply), pkcs12 (a Java truststore; binary: use --out)')
+    .option('--name <name>', 'k8s-secret, k8s-configmap: metadata.name (default pgcerts-<provider>)')
+    .option('--namespace <namespace>', 'k8s-secret, k8s-configmap: metadata.namespace')
+    .option('--key <key>', 'k8s-secret, k8s-configmap: the data key holding the PEM (default ca.pem)')
+    .option('--password-file <file>', 'pkcs12: the store password is the first line of this file (default PGCERTS_TRUSTSTORE_PASSWORD, else changeit)')
     .option('--force', 'download again even if the cached copy is current')
     .option('--offline', "public-CA providers: build the bundle from Node's root store")
     .option('--strict', 'accept pinned certificates only')
@@ -119,6 +124,8 @@ function buildProgram(result: { code: number }, argv: readonly string[] = []): C
       'pgcerts fetch cloudsql --instance my-project:europe-west1:orders   # with gcloud signed in',
       'pgcerts fetch alloydb --cluster projects/my-project/locations/us-central1/clusters/main',
       'PGCERTS_MIRROR=https://mirror.internal/pgcerts pgcerts fetch rds',
+      'pgcerts fetch rds --region eu-west-1 --format k8s-configmap --name rds-ca | kubectl apply -f -',
+      'pgcerts fetch rds --format pkcs12 --out truststore.p12',
     ]))
     .action(async (names: string[], flags: FetchFlags) => {
       const { runFetch } = await import('./fetch.js');
@@ -131,9 +138,18 @@ function buildProgram(result: { code: number }, argv: readonly string[] = []): C
     .argument('[host]', 'host name, postgres:// URL or libpq key=value string (default: PGHOST)')
     .option('--offline', "public-CA providers: build from Node's root store instead of downloading")
     .option('--timeout <seconds>', 'give up on a download after this long (default 60)')
+    .option('--format <format>', 'path (default), pem, base64 (one line, for environment variables), k8s-secret, k8s-configmap (manifests for kubectl apply), pkcs12 (a Java truststore; binary: use --out)')
+    .option('--name <name>', 'k8s-secret, k8s-configmap: metadata.name (default pgcerts-<provider>)')
+    .option('--namespace <namespace>', 'k8s-secret, k8s-configmap: metadata.namespace')
+    .option('--key <key>', 'k8s-secret, k8s-configmap: the data key holding the PEM (default ca.pem)')
+    .option('--password-file <file>', 'pkcs12: the store password is the first line of this file (default PGCERTS_TRUSTSTORE_PASSWORD, else changeit)')
+    .option('--out <file>', 'write the bundle (in --format, PEM for path) to this file atomically and print its path')
     .option('--json', 'print one JSON document')
     .addHelpText('after', examples([
       'PGSSLROOTCERT=$(pgcerts sslrootcert "$PGHOST")',
+      'pgcerts sslrootcert "$PGHOST" --format k8s-secret --namespace app | kubectl apply -f -',
+      'pgcerts sslrootcert "$PGHOST" --format pkcs12 --out truststore.p12 --password-file ./store-pass',
+      'PGSSLROOTCERT_BASE64=$(pgcerts sslrootcert "$PGHOST" --format base64)',
       'PGSSLROOTCERT=$(pgcerts sslrootcert)   # PGHOST already set, as for psql',
       'psql "host=$PGHOST sslmode=verify-full sslrootcert=$(pgcerts sslrootcert $PGHOST)"',
     ]))
@@ -273,8 +289,11 @@ function buildProgram(result: { code: number }, argv: readonly string[] = []): C
     .option('--no-env', 'ignore PGSSLMODE, PGSSLROOTCERT and the other variables of this shell')
     .option('--resolve', 'look up CNAMEs of hosts no provider claims (DNS queries)')
     .option('--offline', "public-CA providers: build the bundle from Node's root store instead of downloading")
+    .option('--driver <name>', 'judge the string as this driver reads it and print its fixed string: libpq (psql, psycopg, Ruby pg), node-postgres, pgjdbc, asyncpg, pgx, prisma')
     .addHelpText('after', examples([
       'pgcerts doctor "$DATABASE_URL"',
+      'pgcerts doctor "$DATABASE_URL" --driver asyncpg',
+      'pgcerts doctor "jdbc:postgresql://mydb.abc123xyz.eu-west-1.rds.amazonaws.com/app?sslmode=require" --driver pgjdbc',
       'pgcerts doctor "host=mydb.abc123xyz.eu-west-1.rds.amazonaws.com dbname=app sslmode=require"',
       'DATABASE_URL=$(pgcerts doctor "$DATABASE_URL" --show-password)',
       'pgcerts doctor "$DATABASE_URL" --json | jq ".findings[].code"',
@@ -283,6 +302,27 @@ function buildProgram(result: { code: number }, argv: readonly string[] = []): C
     .action(async (input: string | undefined, flags: import('./doctor.js').DoctorFlags) => {
       const { runDoctor } = await import('./doctor.js');
       result.code = await runDoctor(openRegistry(), input, flags, baseOptions());
+    });
+
+  program
+    .command('pgbouncer')
+    .description('print the [databases] entry and the [pgbouncer] settings that make PgBouncer verify the database server (server_tls_sslmode, server_tls_ca_file)')
+    .argument('<host>', 'the database server: host name, host:port, postgres:// URL or libpq key=value string')
+    .option('--sslrootcert <file>', "use this CA file instead of the registry's bundle (your own server, a name the registry does not know)")
+    .option('--dbname <name>', 'the database on the server (default: the URL\'s; none: every database, a * entry)')
+    .option('--alias <name>', 'the database name clients give PgBouncer (default: --dbname, else *)')
+    .option('--port <port>', "the server's port (default: the input's, else 5432)")
+    .option('--offline', "public-CA providers: build the bundle from Node's root store instead of downloading")
+    .option('--timeout <seconds>', 'give up on a download after this long (default 60)')
+    .option('--json', 'print one JSON document')
+    .addHelpText('after', examples([
+      'pgcerts pgbouncer mydb.abc123xyz.eu-west-1.rds.amazonaws.com --dbname app >> /etc/pgbouncer/pgbouncer.ini',
+      'pgcerts pgbouncer "$DATABASE_URL"',
+      'pgcerts pgbouncer db.internal.example:6543 --sslrootcert /etc/ssl/internal-ca.pem --dbname app',
+    ]) + '\nThe settings go to stdout; notes on the clients\' side of PgBouncer go to stderr.\n')
+    .action(async (input: string, flags: import('./pgbouncer.js').PgbouncerFlags) => {
+      const { runPgbouncer } = await import('./pgbouncer.js');
+      result.code = await runPgbouncer(openRegistry(), input, flags, baseOptions());
     });
 
   program
