@@ -14,10 +14,12 @@ export function openRegistry(): Registry {
 export const shownWarnings = new Set<string>();
 
 /** Options every fetching command takes from the environment. */
-export function baseOptions(): { registry: Registry; mirror?: string; onWarning: (m: string) => void } {
+export function baseOptions(): { registry: Registry; mirror?: string; shippedRoots?: false; onWarning: (m: string) => void } {
   return {
     registry: openRegistry(),
     mirror: process.env.PGCERTS_MIRROR || undefined,
+    // PGCERTS_NO_SHIPPED_ROOTS=1: every bundle comes from a download (or the cache), never from the package.
+    shippedRoots: process.env.PGCERTS_NO_SHIPPED_ROOTS ? false : undefined,
     onWarning: (message) => {
       shownWarnings.add(message);
       warn(message);
