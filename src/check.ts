@@ -222,7 +222,7 @@ interface CertFacts {
   /** Judge it as a CA someone trusts: a lookalike of a pinned name is CRITICAL. */
   trusted?: boolean;
   /** Not pinned, where the registry could pin it: a WARNING (code `unpinned`). */
-  unpinned?: 'constraints' | 'imported' | 'anchor';
+  unpinned?: 'constraints' | 'imported' | 'anchor' | 'renewed';
 }
 
 interface Built {
@@ -409,7 +409,7 @@ function evaluateCertificate(ctx: Context, target: CheckTarget, cert: CertFacts,
       message: `Expires in ${plural(days, 'day')} (${day(cert.notAfter)}), within the ${critical ? 'critical' : 'warning'} threshold of ${critical ? ctx.criticalDays : ctx.warnDays} days. ${capitalize(o.nextStep)}.`,
     });
   }
-  const lookalike = !found && cert.trusted ? findLookalikePin(ctx.registry.providers, cert.subject, cert.sha256) : undefined;
+  const lookalike = !found && cert.trusted && cert.unpinned !== 'renewed' ? findLookalikePin(ctx.registry.providers, cert.subject, cert.sha256) : undefined;
   if (lookalike) {
     findings.push({
       code: 'lookalike', status: 'CRITICAL',
@@ -420,7 +420,9 @@ function evaluateCertificate(ctx: Context, target: CheckTarget, cert: CertFacts,
       ? 'you imported it and the registry pins nothing it could be checked against'
       : cert.unpinned === 'anchor'
         ? 'the chain verifies against it, but the registry does not pin it'
-        : 'it was accepted only because it fits the registry\'s constraints';
+        : cert.unpinned === 'renewed'
+          ? 'a new intermediate that a pinned root in the bundle signed (a renewal the registry has not learned yet)'
+          : 'it was accepted only because it fits the registry\'s constraints';
     findings.push({
       code: 'unpinned', status: 'WARNING',
       message: `Unpinned: ${why}, so nothing but its shape vouches for it. Compare its SHA-256 with the provider's documentation, and update pgcerts (install a newer release tarball, or run \`git pull && npm ci\` in your clone) for a registry that pins it.`,
@@ -515,7 +517,10 @@ async function checkCachedBundles(ctx: Context, options: CheckOptions, providers
     const next = `run ${refetchCommand(ctx, key, true)}`;
     const unpinned = unpinnedKind(ctx, key);
     const certs = await readCachedCertificates(target, entry, source, next);
-    const rows = certs === undefined ? [] : evaluateBundle(ctx, target, certs.map((cert) => ({ ...cert, trusted: true, unpinned })), next);
+    // Intermediates renewed under a trust's `intermediates` constraints are no lookalikes (renewals.ts).
+    const rules = ctx.registry.findProvider(key.provider)?.trust.find((t) => t.id === key.trust)?.intermediates;
+    const renewed = certs === undefined || !rules ? new Set<string>() : (await import('./renewals.js')).findRenewedInBundle(ctx.registry, key, entry.pem);
+    const rows = certs === undefined ? [] : evaluateBundle(ctx, target, certs.map((cert) => ({ ...cert, trusted: true, unpinned: renewed.has(cert.sha256) ? 'renewed' : unpinned })), next);
     out.push({ built: { target, rows }, entry });
   }
   for (const problem of listing.problems) {
