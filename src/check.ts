@@ -50,6 +50,10 @@ export type CheckCode =
   | 'registry-stale'
   /** The registry pins a certificate as current that has expired since the registry was checked. */
   | 'registry-pin-expired'
+  /** A rotation of the registry's calendar has passed, and the registry's pins were checked before it. */
+  | 'registry-predates-rotation'
+  /** A rotation has passed that the registry knows but the roots shipped with pgcerts predate. */
+  | 'shipped-roots-predate-rotation'
   /**
    * WARNING: a CA of a provider-wide trust that the registry does not pin (accepted by the
    * registry's constraints, or imported by you): nothing but its shape vouches for it.
@@ -203,6 +207,8 @@ export interface CheckOptions {
   env?: NodeJS.ProcessEnv;
   /** Where `refresh` looks for gcloud's credentials; default `os.homedir()`. */
   homeDir?: string;
+  /** The shipped roots whose age the registry's calendar is compared with (the package's unless given); `false` leaves them out. */
+  shippedRoots?: string | false;
 }
 
 const DAY_MS = 86_400_000;
@@ -289,6 +295,11 @@ export async function runChecks(options: CheckOptions = {}): Promise<CheckReport
   built.push(...(await Promise.all(hostTargets)));
   const age = findRegistryAge(registry, now);
   built.push(checkRegistry(ctx, age, maxRegistryAgeDays));
+  if (maxRegistryAgeDays !== null && registry.providers.some((p) => p.rotations?.length)) {
+    const { findRotationWarnings } = await import('./rotations.js');
+    const rotations = findRotationWarnings(registry, now, options.shippedRoots);
+    (built[built.length - 1] as Built).target.problems.push(...rotations.map(({ code, message }) => ({ code, status: 'WARNING' as const, message })));
+  }
 
   for (const { target, rows } of built) {
     target.certificates = rows.length;
