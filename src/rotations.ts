@@ -24,7 +24,8 @@ function pinsChecked(provider: Provider, rotation: Rotation): string {
 /**
  * The rotations of the registry's calendar whose date has passed by `now` while the registry's
  * pins of that trust were last checked before it (the registry predates it), or, when the
- * registry does not, while the shipped roots were built from pins checked before it. `shipped`
+ * registry does not, while the shipped roots were built from pins checked before it and lack a
+ * certificate the registry pins for the rotation's trust entries. `shipped`
  * is a roots file, `false` to leave the shipped roots out, or the package's own by default; it is
  * read only when a rotation has passed.
  * @example findRotationWarnings(getBundledRegistry(), new Date('2027-02-01T00:00:00Z'))
@@ -47,10 +48,13 @@ export function findRotationWarnings(registry: Registry, now: Date, shipped?: st
       if (shipped === false) continue;
       roots ??= loadShippedRoots(shipped);
       const built = roots.providers[provider.id];
-      if (built !== undefined && built < rotation.date) {
+      // Shipped roots serve only what the registry pins, so they fall short only where the
+      // registry pins a certificate of the rotation that they lack.
+      const lacking = provider.certificates.filter((pin) => pin.status === 'current' && pin.trust.some((id) => rotation.trust.includes(id)) && !roots?.bySha.has(pin.sha256));
+      if (built !== undefined && built < rotation.date && lacking.length > 0) {
         warnings.push({
           code: 'shipped-roots-predate-rotation', provider: provider.id, date: rotation.date,
-          message: `The roots shipped with pgcerts (registry ${roots.registryVersion}, ${provider.id} pins checked on ${built}) predate the ${what}, which the registry ${registry.version} knows; bundles served from them may lack the new certificates. Run \`pgcerts fetch ${provider.id} --force\` to download them, and update pgcerts (install a newer release tarball, or run \`git pull && npm ci\` in your clone).`,
+          message: `The roots shipped with pgcerts (registry ${roots.registryVersion}, ${provider.id} pins checked on ${built}) predate the ${what}, and lack ${lacking.length} certificate${lacking.length === 1 ? '' : 's'} the registry ${registry.version} pins for it (${lacking.slice(0, 3).map((p) => `"${p.subject.replace(/.*CN=/, '').replace(/,.*/, '')}"`).join(', ')}), so those bundles are downloaded, and --offline cannot build them. Run \`pgcerts fetch ${provider.id} --force\` while online, or update pgcerts (install a newer release tarball, or run \`git pull && npm ci\` in your clone).`,
         });
       }
     }

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runChecks } from '../src/check.js';
 import { Registry, getBundledRegistry } from '../src/registry.js';
-import type { Provider } from '../src/registry-types.js';
+import type { PinnedCertificate, Provider } from '../src/registry-types.js';
 import { findRotationWarnings } from '../src/rotations.js';
 import { loadShippedRoots } from '../src/shipped-roots.js';
 
@@ -19,9 +19,9 @@ afterAll(() => rmSync(join(cacheDir, '..'), { recursive: true, force: true }));
 const [first] = rds.rotations ?? [];
 const at = (date: string, days: number): Date => new Date(Date.parse(`${date}T00:00:00Z`) + days * DAY_MS);
 
-/** The bundled registry with every RDS pin checked on `checked`. */
-function withRdsChecked(checked: string): Registry {
-  const providers = bundled.providers.map((p): Provider => (p.id !== 'rds' ? p : { ...p, certificates: p.certificates.map((c) => ({ ...c, cite: { ...c.cite, checked } })) }));
+/** The bundled registry with every RDS pin checked on `checked`, and `extra` pinned too. */
+function withRdsChecked(checked: string, extra: PinnedCertificate[] = []): Registry {
+  const providers = bundled.providers.map((p): Provider => (p.id !== 'rds' ? p : { ...p, certificates: [...p.certificates, ...extra].map((c) => ({ ...c, cite: { ...c.cite, checked } })) }));
   return new Registry({ schemaVersion: bundled.schemaVersion, version: '9.9.9', contentSha256: bundled.contentSha256, providers });
 }
 
@@ -44,13 +44,16 @@ describe('the rotation calendar', () => {
     expect(findRotationWarnings(bundled, at('2027-04-20', 1)).map((w) => w.date)).toEqual(['2027-01-03', '2027-04-20']);
   });
 
-  it('warns that the shipped roots predate a rotation that a newer registry knows', () => {
-    const newer = withRdsChecked('2027-05-01');
+  it('warns that the shipped roots predate a rotation that a newer registry knows and pins a certificate for', () => {
+    // Checked after the rotations, with the same pins: the shipped roots hold all of them.
+    expect(findRotationWarnings(withRdsChecked('2027-05-01'), at('2027-04-20', 1))).toEqual([]);
+    const successor = { ...(rds.certificates.find((c) => c.region === 'us-gov-west-1' && c.subject.endsWith('RSA4096 G1')) as PinnedCertificate), sha256: 'AA:'.repeat(31) + 'AA', notAfter: '2032-01-04T00:00:00.000Z' };
+    const newer = withRdsChecked('2027-05-01', [successor]);
     expect(findRotationWarnings(newer, at('2027-04-20', 1), false)).toEqual([]);
     const warnings = findRotationWarnings(newer, at('2027-04-20', 1));
     expect(warnings.map((w) => [w.code, w.date])).toEqual([['shipped-roots-predate-rotation', '2027-01-03'], ['shipped-roots-predate-rotation', '2027-04-20']]);
     expect(warnings[0]?.message).toContain(`The roots shipped with pgcerts (registry ${loadShippedRoots().registryVersion}, rds pins checked on ${loadShippedRoots().providers.rds})`);
-    expect(warnings[0]?.message).toContain('Run `pgcerts fetch rds --force`');
+    expect(warnings[0]?.message).toContain('and lack 1 certificate the registry 9.9.9 pins for it ("Amazon RDS us-gov-west-1 RSA4096 G1"), so those bundles are downloaded, and --offline cannot build them. Run `pgcerts fetch rds --force` while online');
   });
 
   it('goes into the registry target of pgcerts check, as a WARNING, and off with the registry-age switch', async () => {
