@@ -20,9 +20,9 @@ const MAX_TEMP_BASE_LENGTH = 200;
  * @throws PgcertsError `INVALID_INPUT` naming the file and the system error (a directory, a
  *   block device, a FIFO nobody reads, ENOTDIR, ENAMETOOLONG, EACCES, ENOSPC, ...).
  */
-export function writeFileAtomic(file: string, text: string, flag: string): void {
+export function writeFileAtomic(file: string, text: string | Uint8Array, flag: string): void {
   const target = resolve(file);
-  const bytes = Buffer.from(text, 'utf8');
+  const bytes = typeof text === 'string' ? Buffer.from(text, 'utf8') : Buffer.from(text);
   const fail = (reason: string, cause?: unknown): PgcertsError =>
     new PgcertsError('INVALID_INPUT', `Cannot write ${flag} "${file}" (${reason}); the previous file, if any, is unchanged. Choose a writable path on a file system with space.`, cause === undefined ? undefined : { cause });
   if (writeIntoSpecialFile(target, bytes, file, flag, fail)) return;
