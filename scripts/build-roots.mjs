@@ -11,6 +11,7 @@
 //   node scripts/build-roots.mjs --check              fail when the committed file differs from a fresh build
 //   node scripts/build-roots.mjs --real-certs DIR     another copy of the real-certs folder
 //   node scripts/build-roots.mjs --registry-dir DIR   build for another registry directory (tests, the refresh script)
+//   node scripts/build-roots.mjs --extra DIR          also take the files listed in DIR/index.json (the refresh script's downloads)
 // With --check and no real-certs folder (a fresh clone without ../shared), the certificates that
 // came from it cannot be rebuilt: they are skipped, and the check says how many. Needs
 // `npm run build` first (it reuses dist/pem.js and dist/certificate.js).
@@ -52,6 +53,14 @@ const offer = (cert, from) => {
 };
 const REAL = 'shared/fixtures/real-certs';
 const haveReal = existsSync(realCertsDir);
+// --extra DIR: files the refresh script downloaded, named by their URL in DIR/index.json.
+const extraDir = option('--extra');
+if (extraDir !== undefined) {
+  const index = JSON.parse(readFileSync(join(extraDir, 'index.json'), 'utf8'));
+  for (const { file, from } of index) {
+    for (const cert of parseCertificates(readFileSync(join(extraDir, file)), { name: from })) offer(cert, from);
+  }
+}
 if (haveReal) {
   for (const name of readdirSync(realCertsDir).sort()) {
     if (!/\.(pem|crt|der|p7b|cer)$/.test(name)) continue;
@@ -95,8 +104,10 @@ let skipped = 0;
 for (const [sha256, { pin, providers }] of [...pins].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
   const hit = found.get(sha256);
   const kept = previousBySha.get(sha256);
-  // Without the real-certs folder, a certificate taken from it cannot be rebuilt: keep it as committed.
-  if (check && !haveReal && kept?.from.startsWith(`${REAL}/`) && (!hit || hit.from !== kept.from)) {
+  // A certificate whose file is not at hand (no real-certs folder; a download of an earlier
+  // refresh) cannot be rebuilt: keep it as committed, and say how many were kept so.
+  const unavailable = kept !== undefined && ((kept.from.startsWith(`${REAL}/`) && !haveReal) || kept.from.startsWith('downloaded '));
+  if (unavailable && (!hit || hit.from !== kept.from)) {
     certificates.push(kept);
     skipped++;
     continue;
@@ -154,7 +165,8 @@ if (check) {
   if (!previous || readFileSync(outFile, 'utf8') !== text) {
     fail([`${where} is stale: run \`node scripts/build-roots.mjs\` (or \`npm run registry:build\`) and commit the result.`]);
   }
-  const note = skipped > 0 ? `; ${skipped} from ${REAL} not rebuilt, the folder "${realCertsDir}" is missing` : '';
+  const fromReal = certificates.filter((c) => c.from.startsWith(`${REAL}/`)).length;
+  const note = skipped > 0 ? `; ${skipped} not rebuilt (${!haveReal && fromReal > 0 ? `${fromReal} from ${REAL}, the folder "${realCertsDir}" is missing` : 'their files are not at hand'})` : '';
   process.stdout.write(`roots for registry ${registry.version}: ${certificates.length} certificates (${sources}), ${missing.length} pins without a real file, build is fresh${note}\n`);
 } else {
   const tmp = `${outFile}.${process.pid}.tmp`;
