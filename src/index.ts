@@ -115,3 +115,15 @@ export {
 } from './check.js';
 export { formatText, formatJson, formatPrometheus, escapeLabelValue, type FormatTextOptions } from './check-format.js';
 export { STATUS_EXIT_CODES, rankStatus, worseStatus, type MonitoringStatus } from './status.js';
+export {
+  loadShippedRoots,
+  findShippedBundle,
+  listSourcePins,
+  SHIPPED_ROOTS_PATH,
+  type ShippedRoots,
+  type ShippedCertificate,
+  type ShippedBundle,
+} from './shipped-roots.js';
+export { buildMirror, listMirrorSources, findMirrorPath, type MirrorBuild, type MirrorFile, type MirrorOptions, type MirrorSkip, type MirrorSource } from './mirror.js';
+export { findRotationWarnings, type RotationWarning } from './rotations.js';
+export { findRenewedIntermediates } from './validate.js';
