@@ -753,6 +753,8 @@ async function refreshAll(ctx: Context, options: CheckOptions, cached: Array<Cac
       if (key.source === IMPORT_SOURCE || key.host !== undefined) return;
       const provider = ctx.registry.findProvider(key.provider);
       const trust = provider?.trust.find((t) => t.id === key.trust);
+      // A provider-wide account CA written from the shipped roots (Supabase's) has no source to ask.
+      if (key.source === OFFLINE_SOURCE && trust?.kind === 'account') return;
       const sourceMatches = trust !== undefined && (trust.kind === 'public' ? key.source === OFFLINE_SOURCE : findSource(trust, key.region)?.source.id === key.source);
       if (!provider || !trust || !isDownloadable(trust) || !sourceMatches) {
         target.upstream = 'unknown';

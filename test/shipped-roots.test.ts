@@ -164,6 +164,15 @@ describe('offline bundles from the CLI', () => {
     expect(meta.url).toBeUndefined();
   });
 
+  it('check, with --refresh too, takes a shipped Supabase root as pinned and asks no source for it', async () => {
+    expect((await runCli(['sslrootcert', 'db.abcdefghijklmnop.supabase.co'], env)).status).toBe(0);
+    const run = await runCli(['check', 'supabase', '--refresh', '--json'], { ...env, PGCERTS_NO_REGISTRY_AGE_WARNING: '1' });
+    const report = JSON.parse(run.stdout) as { status: string; targets: Array<{ name: string; status: string; upstream: string | null; problems: unknown[] }> };
+    expect(report.targets.find((t) => t.name.startsWith('supabase'))).toMatchObject({ status: 'OK', upstream: null, problems: [] });
+    expect(run.status).toBe(0);
+    expect(server.requests).toEqual([]);
+  });
+
   it('fetch rds --offline writes every current pinned root of each partition, and touches no network', async () => {
     for (const [args, trust] of [[[], 'aws'], [['--trust', 'aws-us-gov'], 'aws-us-gov'], [['--region', 'cn-north-1'], 'aws-cn']] as const) {
       const run = await runCli(['fetch', 'rds', '--offline', '--json', ...args], env);
