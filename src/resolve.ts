@@ -99,7 +99,7 @@ async function resolveOne(match: MatchedTrust, host: string, options: ResolveOpt
   const shipped = roots && findShippedBundle(roots, provider, trust, key.region, now);
   const nowMs = now.getTime();
   const knowsMore = shipped !== undefined && cached !== undefined && cached.meta.certificates.some((c) => Date.parse(c.notAfter) > nowMs && !shipped.certificates.some((s) => s.sha256 === c.sha256));
-  if (roots && shipped && (!knowsMore || options.offline)) return serveShipped(cache, key, shipped, roots, cached, base, warnings, options, now);
+  if (roots && shipped && !knowsMore) return serveShipped(cache, key, shipped, roots, cached, base, warnings, options, now);
   if (trust.kind === 'account') return resolveAccount(provider, trust, host, base, cache, warnings, options);
   if (options.offline && trust.kind === 'bundle') {
     if (cached) {
@@ -177,6 +177,14 @@ async function resolveAccount(
   const key: CacheKey = { provider: provider.id, trust: trust.id, source: ACCOUNT_SOURCE, host };
   const cached = cache.readOrReport(key, () => undefined);
   if (cached && isFresh(cached.meta, now, options.maxAgeDays ?? 7)) return { ...base, path: cached.path, origin: 'cache', warnings };
+  // --offline never lets a request (or a token) leave the machine.
+  if (options.offline) {
+    if (cached) {
+      warnings.push(`Offline: using the ${provider.id} CA for "${host}" fetched on ${cached.meta.fetchedAt}, which is due for a refresh; run \`pgcerts fetch ${provider.id} --host ${host}\` when the network is back.`);
+      return { ...base, path: cached.path, origin: 'stale-cache', warnings };
+    }
+    throw new PgcertsError('NO_SOURCE', `--offline: pgcerts fetches no account CA through the provider's API. ${explainNoSource(provider, trust, host)}`);
+  }
   const accounts = await import('./accounts/index.js');
   const account = accounts.findAccountProvider(provider.id);
   // Only whether a token source exists is asked here; the fetch below gets the token itself.

@@ -293,6 +293,22 @@ describe('the order: import, fresh cache, shipped roots, download', () => {
     expect(server.requests.map((r) => r.path)).toEqual([GLOBAL_PATH, REGIONAL_PATH]);
   });
 
+  it('offline, serves a stale copy that holds more than the shipped set as it is, and asks no account API even with a token', async () => {
+    const GLOBAL_KEY: CacheKey = { provider: 'rds', trust: 'aws', source: 'global' };
+    const all = expectedPins('rds', 'aws', undefined).map((sha) => roots.bySha.get(sha)?.pem as string);
+    const extra = createCaWithSubject([['C', 'US'], ['O', 'Amazon Web Services, Inc.'], ['OU', 'Amazon RDS'], ['CN', 'Amazon RDS xx-new-2 Root CA RSA2048 G1']], { notBefore: daysFromNow(-1), notAfter: daysFromNow(3650) });
+    const withNew = [...all, extra.pem];
+    await new BundleCache(join(dir, 'cache')).write(GLOBAL_KEY, withNew.join(''), { ...cacheFields(withNew, new Date(Date.now() - 30 * DAY_MS)), url: `https://truststore.pki.rds.amazonaws.com${GLOBAL_PATH}` });
+    const stale = await getSslRootCert(`postgres://app@${HOST},mydb.abc123xyz.us-east-1.rds.amazonaws.com/app`, { ...options, offline: true });
+    expect(stale.origin).toBe('stale-cache');
+    expect(stale.warnings.join(' ')).toContain('Offline: using the rds bundle cached on');
+    const account = await getSslRootCert('db-pg-do-user-1-0.b.db.ondigitalocean.com', { ...options, offline: true, env: { DIGITALOCEAN_TOKEN: 'dop_v1_offline_test' } })
+      .then(() => undefined, (e: Error & { code?: string }) => e);
+    expect(account?.code).toBe('NO_SOURCE');
+    expect(account?.message).toMatch(/^--offline: pgcerts fetches no account CA through the provider's API\. /);
+    expect(server.requests).toEqual([]);
+  });
+
   it('leaves out shipped pins that have expired by `now` (the GovCloud intermediates), with a warning, and serves the rest', async () => {
     const gov = rds.certificates.filter((p) => p.region === 'us-gov-west-1' && p.status === 'current');
     const firstExpiry = Math.min(...gov.map((p) => Date.parse(p.notAfter)));
