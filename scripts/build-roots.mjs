@@ -104,9 +104,10 @@ let skipped = 0;
 for (const [sha256, { pin, providers }] of [...pins].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
   const hit = found.get(sha256);
   const kept = previousBySha.get(sha256);
-  // A certificate whose file is not at hand (no real-certs folder; a download of an earlier
-  // refresh) cannot be rebuilt: keep it as committed, and say how many were kept so.
-  const unavailable = kept !== undefined && ((kept.from.startsWith(`${REAL}/`) && !haveReal) || kept.from.startsWith('downloaded '));
+  // A certificate whose file is not at hand (no real-certs folder, a download of an earlier
+  // refresh, a Node whose root store dropped it) cannot be rebuilt: keep it as committed (its
+  // bytes were matched to the pin when it was added; a test checks them), and say how many.
+  const unavailable = kept !== undefined && ((kept.from.startsWith(`${REAL}/`) && !haveReal) || kept.from.startsWith('downloaded ') || !hit);
   if (unavailable && (!hit || hit.from !== kept.from)) {
     certificates.push(kept);
     skipped++;
