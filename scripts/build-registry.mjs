@@ -3,15 +3,18 @@
 // sorted file the code loads, registry/registry.json.
 //   node scripts/build-registry.mjs          write registry/registry.json
 //   node scripts/build-registry.mjs --check  fail when the committed file differs from a fresh build
+//   --registry-dir DIR                        another copy of registry/
 // Needs `npm run build` first (it reuses the checks in dist/registry-check.js).
 import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync, writeFileSync, renameSync, existsSync } from 'node:fs';
-import { join, dirname } from 'node:path';
+import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Ajv from 'ajv';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const registryDir = join(root, 'registry');
+// --registry-dir DIR: build another copy of registry/ (the refresh script's tests use one).
+const dirFlag = process.argv.indexOf('--registry-dir');
+const registryDir = dirFlag === -1 ? join(root, 'registry') : resolve(process.argv[dirFlag + 1]);
 const outFile = join(registryDir, 'registry.json');
 const check = process.argv.includes('--check');
 
@@ -43,8 +46,8 @@ const problems = [];
 const providers = [];
 for (const name of readdirSync(join(registryDir, 'providers')).sort()) {
   if (!name.endsWith('.json')) continue;
-  const file = join('registry', 'providers', name);
-  const data = readJson(join(root, file));
+  const file = join(registryDir, 'providers', name);
+  const data = readJson(file);
   if (!validateProvider(data)) {
     for (const e of validateProvider.errors) problems.push(`${file}: ${e.instancePath || '/'} ${e.message} ${JSON.stringify(e.params)}`);
     continue;

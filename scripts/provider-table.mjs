@@ -17,11 +17,12 @@ function how(trust, account, provider) {
   switch (trust.kind) {
     case 'bundle':
       return provider.certificates.some((c) => c.trust.includes(trust.id) && c.status === 'current')
-        ? 'downloads the provider\'s bundle, checked against pinned roots'
+        ? 'the pinned roots shipped with pgcerts, or the provider\'s bundle, checked against them'
         : 'downloads the provider\'s bundle, accepted by declared constraints only (no pin yet)';
     case 'public':
-      return 'a public CA: from Node\'s root store (`--offline`) or its published root';
+      return 'a public CA: its published root, or offline the roots shipped with pgcerts (else Node\'s root store)';
     case 'account':
+      if (trust.scope === 'provider' && provider.certificates.some((c) => c.trust.includes(trust.id) && c.status === 'current')) return 'the pinned CA shipped with pgcerts (no download exists), or `import` of a file';
       if (!account) return trust.systemTrustStore ? 'the system roots (`sslrootcert=system`, libpq 16+), or `import` of a file' : '`import` of the file from the console or CLI';
       // Providers with their own credential chain (Google's, ybm) say what they need in their hint.
       return account.getCredential

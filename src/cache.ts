@@ -120,6 +120,8 @@ export interface CacheMeta {
   url?: string;
   /** Absolute path of an imported file. */
   importedFrom?: string;
+  /** Written from the roots shipped with pgcerts, not downloaded: which set (`registry 1.2.0`). */
+  shipped?: string;
   /** The provider resource an account CA was fetched for through the provider's API (never a secret). */
   resource?: { id: string; kind: string; project?: string; name?: string; region?: string };
   /** ISO-8601 UTC. */
@@ -677,6 +679,7 @@ function buildMeta(key: CacheKey, fields: CacheMetaFields, bytes: Buffer): Cache
     key: normalizeKey(key),
     url: fields.url,
     importedFrom: fields.importedFrom,
+    shipped: fields.shipped,
     resource: fields.resource === undefined ? undefined : dropUndefined({ ...fields.resource }),
     fetchedAt: fields.fetchedAt,
     etag: fields.etag,
@@ -733,7 +736,7 @@ function checkMeta(data: unknown, what: string, fail: (reason: string) => Error)
     || !['region', 'host'].every((f) => key[f] === undefined || (typeof key[f] === 'string' && key[f] !== ''))) {
     throw fail(`${what} has no valid key`);
   }
-  for (const field of ['url', 'importedFrom', 'etag', 'lastModified']) {
+  for (const field of ['url', 'importedFrom', 'shipped', 'etag', 'lastModified']) {
     if (data[field] !== undefined && typeof data[field] !== 'string') throw fail(`${what} has a non-string ${field}`);
   }
   for (const field of ['fetchedAt', 'registryVersion']) {

@@ -50,6 +50,10 @@ export type CheckCode =
   | 'registry-stale'
   /** The registry pins a certificate as current that has expired since the registry was checked. */
   | 'registry-pin-expired'
+  /** A rotation of the registry's calendar has passed, and the registry's pins were checked before it. */
+  | 'registry-predates-rotation'
+  /** A rotation has passed that the registry knows but the roots shipped with pgcerts predate. */
+  | 'shipped-roots-predate-rotation'
   /**
    * WARNING: a CA of a provider-wide trust that the registry does not pin (accepted by the
    * registry's constraints, or imported by you): nothing but its shape vouches for it.
@@ -203,6 +207,8 @@ export interface CheckOptions {
   env?: NodeJS.ProcessEnv;
   /** Where `refresh` looks for gcloud's credentials; default `os.homedir()`. */
   homeDir?: string;
+  /** The shipped roots whose age the registry's calendar is compared with (the package's unless given); `false` leaves them out. */
+  shippedRoots?: string | false;
 }
 
 const DAY_MS = 86_400_000;
@@ -222,7 +228,7 @@ interface CertFacts {
   /** Judge it as a CA someone trusts: a lookalike of a pinned name is CRITICAL. */
   trusted?: boolean;
   /** Not pinned, where the registry could pin it: a WARNING (code `unpinned`). */
-  unpinned?: 'constraints' | 'imported' | 'anchor';
+  unpinned?: 'constraints' | 'imported' | 'anchor' | 'renewed';
 }
 
 interface Built {
@@ -289,6 +295,11 @@ export async function runChecks(options: CheckOptions = {}): Promise<CheckReport
   built.push(...(await Promise.all(hostTargets)));
   const age = findRegistryAge(registry, now);
   built.push(checkRegistry(ctx, age, maxRegistryAgeDays));
+  if (maxRegistryAgeDays !== null && registry.providers.some((p) => p.rotations?.length)) {
+    const { findRotationWarnings } = await import('./rotations.js');
+    const rotations = findRotationWarnings(registry, now, options.shippedRoots);
+    (built[built.length - 1] as Built).target.problems.push(...rotations.map(({ code, message }) => ({ code, status: 'WARNING' as const, message })));
+  }
 
   for (const { target, rows } of built) {
     target.certificates = rows.length;
@@ -409,7 +420,7 @@ function evaluateCertificate(ctx: Context, target: CheckTarget, cert: CertFacts,
       message: `Expires in ${plural(days, 'day')} (${day(cert.notAfter)}), within the ${critical ? 'critical' : 'warning'} threshold of ${critical ? ctx.criticalDays : ctx.warnDays} days. ${capitalize(o.nextStep)}.`,
     });
   }
-  const lookalike = !found && cert.trusted ? findLookalikePin(ctx.registry.providers, cert.subject, cert.sha256) : undefined;
+  const lookalike = !found && cert.trusted && cert.unpinned !== 'renewed' ? findLookalikePin(ctx.registry.providers, cert.subject, cert.sha256) : undefined;
   if (lookalike) {
     findings.push({
       code: 'lookalike', status: 'CRITICAL',
@@ -420,7 +431,9 @@ function evaluateCertificate(ctx: Context, target: CheckTarget, cert: CertFacts,
       ? 'you imported it and the registry pins nothing it could be checked against'
       : cert.unpinned === 'anchor'
         ? 'the chain verifies against it, but the registry does not pin it'
-        : 'it was accepted only because it fits the registry\'s constraints';
+        : cert.unpinned === 'renewed'
+          ? 'a new intermediate that a pinned root in the bundle signed (a renewal the registry has not learned yet)'
+          : 'it was accepted only because it fits the registry\'s constraints';
     findings.push({
       code: 'unpinned', status: 'WARNING',
       message: `Unpinned: ${why}, so nothing but its shape vouches for it. Compare its SHA-256 with the provider's documentation, and update pgcerts (install a newer release tarball, or run \`git pull && npm ci\` in your clone) for a registry that pins it.`,
@@ -515,7 +528,10 @@ async function checkCachedBundles(ctx: Context, options: CheckOptions, providers
     const next = `run ${refetchCommand(ctx, key, true)}`;
     const unpinned = unpinnedKind(ctx, key);
     const certs = await readCachedCertificates(target, entry, source, next);
-    const rows = certs === undefined ? [] : evaluateBundle(ctx, target, certs.map((cert) => ({ ...cert, trusted: true, unpinned })), next);
+    // Intermediates renewed under a trust's `intermediates` constraints are no lookalikes (renewals.ts).
+    const rules = ctx.registry.findProvider(key.provider)?.trust.find((t) => t.id === key.trust)?.intermediates;
+    const renewed = certs === undefined || !rules ? new Set<string>() : (await import('./renewals.js')).findRenewedInBundle(ctx.registry, key, entry.pem);
+    const rows = certs === undefined ? [] : evaluateBundle(ctx, target, certs.map((cert) => ({ ...cert, trusted: true, unpinned: renewed.has(cert.sha256) ? 'renewed' : unpinned })), next);
     out.push({ built: { target, rows }, entry });
   }
   for (const problem of listing.problems) {
@@ -737,6 +753,8 @@ async function refreshAll(ctx: Context, options: CheckOptions, cached: Array<Cac
       if (key.source === IMPORT_SOURCE || key.host !== undefined) return;
       const provider = ctx.registry.findProvider(key.provider);
       const trust = provider?.trust.find((t) => t.id === key.trust);
+      // A provider-wide account CA written from the shipped roots (Supabase's) has no source to ask.
+      if (key.source === OFFLINE_SOURCE && trust?.kind === 'account') return;
       const sourceMatches = trust !== undefined && (trust.kind === 'public' ? key.source === OFFLINE_SOURCE : findSource(trust, key.region)?.source.id === key.source);
       if (!provider || !trust || !isDownloadable(trust) || !sourceMatches) {
         target.upstream = 'unknown';

@@ -8,6 +8,7 @@ import type { AccountResource } from './accounts/provider.js';
 import type { DownloadOptions } from './download.js';
 import { getBundledRegistry, suggest, type Registry } from './registry.js';
 import type { PinnedCertificate, Provider, Trust } from './registry-types.js';
+import { describeShippedRoots, listSourcePins, loadShippedRoots, type ShippedCertificate } from './shipped-roots.js';
 import { ACCOUNT_SOURCE, IMPORT_SOURCE, OFFLINE_SOURCE, explainNoSource, isDownloadable, publicRoots, selectSource, selectTrust } from './sources.js';
 
 /** Options shared by fetching, importing and resolving bundles. */
@@ -32,6 +33,12 @@ export interface BundleOptions {
   env?: NodeJS.ProcessEnv;
   /** Where provider CLIs keep credentials (gcloud's application default credentials); default `os.homedir()`. */
   homeDir?: string;
+  /**
+   * The roots shipped with pgcerts, which serve pinned bundles without a download: a roots file
+   * (`registry/roots.json` of the package unless given), or `false` to never use them
+   * (`PGCERTS_NO_SHIPPED_ROOTS=1`).
+   */
+  shippedRoots?: string | false;
 }
 
 /** Options of {@link fetchBundle}. */
@@ -42,7 +49,10 @@ export interface FetchOptions extends BundleOptions {
   region?: string;
   /** Download again even when the cached copy is fresh, without conditional headers. */
   force?: boolean;
-  /** `public` providers: build the bundle from Node's root store instead of downloading. */
+  /**
+   * Never touch the network: build the bundle from the roots shipped with pgcerts (any provider
+   * whose pins they hold), else, for `public` providers, from Node's root store.
+   */
   offline?: boolean;
   /** Receives progress and warnings meant for people. */
   onWarning?: (message: string) => void;
@@ -68,8 +78,10 @@ export interface BundleResult {
   path: string;
   /** True when the server answered 304 and the cached copy was kept. */
   notModified: boolean;
-  /** True when the bundle came from Node's root store (offline, or the network failed). */
+  /** True when the bundle came from Node's root store or the shipped roots (offline, or the network failed). */
   offline: boolean;
+  /** True when it came from the roots shipped with pgcerts (`from` names the set). */
+  shipped: boolean;
   kept: ReportedCertificate[];
   /** Left out: expired or not yet valid. */
   dropped: ReportedCertificate[];
@@ -107,7 +119,7 @@ function report(cert: X509Certificate, pins: Set<string>): ReportedCertificate {
  */
 async function validateAndStore(
   certs: X509Certificate[],
-  context: { provider: Provider; trust: Trust; key: CacheKey; from: string; single?: PinnedCertificate; anyCa?: boolean; etag?: string; lastModified?: string; offline: boolean; importedFrom?: string; resource?: CacheMeta['resource'] },
+  context: { provider: Provider; trust: Trust; key: CacheKey; from: string; single?: PinnedCertificate; anyCa?: boolean; etag?: string; lastModified?: string; offline: boolean; shipped?: string; importedFrom?: string; resource?: CacheMeta['resource'] },
   options: BundleOptions,
 ): Promise<BundleResult> {
   const { validateCertificates } = await import('./validate.js');
@@ -138,6 +150,7 @@ async function validateAndStore(
   const written = await cache.write(context.key, toPem(result.kept), {
     url: context.importedFrom ? undefined : context.from,
     importedFrom: context.importedFrom,
+    shipped: context.shipped,
     resource: context.resource,
     fetchedAt: now.toISOString(),
     etag: context.etag,
@@ -160,6 +173,7 @@ async function validateAndStore(
     resource: context.resource,
     notModified: false,
     offline: context.offline,
+    shipped: context.shipped !== undefined,
     kept,
     dropped: result.dropped.map((r) => ({ sha256: r.summary.sha256, subject: r.summary.subject, notAfter: r.summary.notAfter, pinned: r.pinned })),
     unpinned: result.added.map((r) => ({ sha256: r.summary.sha256, subject: r.summary.subject, notAfter: r.summary.notAfter, pinned: false })),
@@ -176,7 +190,7 @@ function resultFromCache(entry: { path: string; meta: CacheMeta }, provider: Pro
   const earliest = kept.map((c) => c.notAfter).sort()[0];
   return {
     provider: provider.id, trust: trust.id, source: entry.meta.key.source, region: entry.meta.key.region, from, path: entry.path,
-    notModified: true, offline: false, kept, dropped: [], unpinned: [], added: [], removed: [], firstCopy: false, earliestExpiry: earliest, warnings,
+    notModified: true, offline: false, shipped: entry.meta.shipped !== undefined, kept, dropped: [], unpinned: [], added: [], removed: [], firstCopy: false, earliestExpiry: earliest, warnings,
   };
 }
 
@@ -200,6 +214,62 @@ function rootsFromNode(provider: Provider, trust: Trust): X509Certificate[] {
 }
 
 /**
+ * With `offline`, a provider whose every trust entry lacks a download may still have shipped
+ * roots (Supabase's provider-wide CA): that trust entry, unless one is named or downloadable.
+ */
+function selectOfflineTrust(provider: Provider, options: FetchOptions): Trust | undefined {
+  if (!options.offline || options.trust !== undefined || provider.trust.some(isDownloadable)) return undefined;
+  return provider.trust.find((t) => listSourcePins(provider, t, undefined).length > 0);
+}
+
+/**
+ * Every shipped certificate that a download of the source would hold (expired pins too, which
+ * validation then drops and reports), parsed; `undefined` when a pin of the source is not shipped.
+ */
+function findShippedCertificates(provider: Provider, trust: Trust, region: string | undefined, options: BundleOptions): { certs: X509Certificate[]; from: string; name: string } | undefined {
+  const roots = loadShippedRoots(options.shippedRoots === false ? undefined : options.shippedRoots);
+  const pins = listSourcePins(provider, trust, region);
+  const shipped = pins.map((pin) => roots.bySha.get(pin.sha256));
+  if (pins.length === 0 || shipped.some((c) => c === undefined)) return undefined;
+  const name = describeShippedRoots(roots);
+  return { certs: (shipped as ShippedCertificate[]).map((c) => new X509Certificate(c.pem)), from: `the roots shipped with pgcerts (${name})`, name };
+}
+
+/**
+ * `fetch --offline` of a `bundle` trust or a provider-wide account CA: the shipped roots of the
+ * source the options select, validated and cached like a download, with no network.
+ * @throws PgcertsError `NO_SOURCE` when the shipped roots do not hold the source's pins.
+ */
+async function storeShipped(provider: Provider, trust: Trust, options: FetchOptions): Promise<BundleResult> {
+  let key: CacheKey;
+  if (trust.kind === 'bundle') {
+    const picked = selectSource(trust, options.region);
+    if (options.region !== undefined && picked.region === undefined) throw unknownRegion(provider, trust, options.region);
+    key = { provider: provider.id, trust: trust.id, source: picked.source.id, region: picked.region };
+  } else {
+    key = { provider: provider.id, trust: trust.id, source: OFFLINE_SOURCE };
+  }
+  const shipped = options.shippedRoots === false ? undefined : findShippedCertificates(provider, trust, key.region, options);
+  if (!shipped) {
+    const what = `${provider.id} (${trust.id}${key.region ? `, ${key.region}` : ''})`;
+    const why = options.shippedRoots === false ? 'the shipped roots are turned off (PGCERTS_NO_SHIPPED_ROOTS)' : trust.kind === 'bundle' || trust.kind === 'account' ? 'the registry pins no certificate for it that pgcerts ships' : 'it has no CA pgcerts could ship';
+    const next = trust.kind === 'account' || trust.kind === 'none' ? explainNoSource(provider, trust) : `Run without --offline to download it, or point PGCERTS_MIRROR at a mirror (\`pgcerts mirror\`).`;
+    throw new PgcertsError('NO_SOURCE', `No offline bundle for ${what}: ${why}. ${next}`);
+  }
+  return validateAndStore(shipped.certs, { provider, trust, key, from: shipped.from, offline: true, shipped: shipped.name }, options);
+}
+
+/** An explicit region the registry does not know: a typo, or a region too new for it. */
+function unknownRegion(provider: Provider, trust: Trust, region: string): PgcertsError {
+  const known = [...new Set(provider.trust.flatMap((t) => (t.sources ?? []).flatMap((s) => s.regions ?? [])))];
+  const suggestion = suggest(region, known);
+  const hint = known.length === 0
+    ? `${provider.id} has no per-region bundles; leave --region out`
+    : `${suggestion ? `did you mean "${suggestion}"? ` : ''}\`pgcerts show ${provider.id}\` lists its regions; leave --region out for the partition-wide bundle, which verifies every region`;
+  return new PgcertsError('INVALID_INPUT', `Region "${region}" has no bundle of its own for ${provider.id} (${trust.id}): ${hint}.`);
+}
+
+/**
  * Download, validate and cache the bundle of one provider's trust entry (for `bundle` and
  * `public` kinds). A failed or rejected fetch leaves the previous cached copy as it was.
  * @throws PgcertsError `NO_SOURCE` for `account` and `none` trust, `DOWNLOAD_FAILED`,
@@ -210,7 +280,8 @@ export async function fetchBundle(providerName: string, options: FetchOptions = 
   if (options.region !== undefined) options = { ...options, region: options.region.trim().toLowerCase() };
   const registry = options.registry ?? getBundledRegistry();
   const provider = registry.getProvider(providerName);
-  const trust = selectTrust(provider, options);
+  const trust = selectOfflineTrust(provider, options) ?? selectTrust(provider, options);
+  if (options.offline && trust.kind !== 'public') return storeShipped(provider, trust, options);
   if (!isDownloadable(trust)) throw new PgcertsError('NO_SOURCE', explainNoSource(provider, trust));
   const { download } = await import('./download.js');
   const { redactUrlsInText } = await import('./redact.js');
@@ -238,7 +309,7 @@ export async function fetchBundle(providerName: string, options: FetchOptions = 
       try {
         const certs: X509Certificate[] = [];
         // Each root comes from its own official URL and must be exactly the pinned certificate.
-        const parts = await Promise.all(roots.map(async (root) => {
+        const settled = await Promise.allSettled(roots.map(async (root) => {
           const url = root.url as string;
           const answer = await download(url, { ...options.download, mirror: options.mirror, redirectHosts: root.redirectHosts });
           const served = servedFrom(url, answer.url);
@@ -251,7 +322,11 @@ export async function fetchBundle(providerName: string, options: FetchOptions = 
             throw naming(served, error);
           }
         }));
-        for (const part of parts) certs.push(...part);
+        // A root that was refused says more than one that could not be downloaded: its error wins.
+        const failures = settled.filter((s): s is PromiseRejectedResult => s.status === 'rejected').map((s) => s.reason as unknown);
+        const refusal = failures.find((e) => !(e instanceof PgcertsError) || e.code !== 'DOWNLOAD_FAILED') ?? failures[0];
+        if (refusal !== undefined) throw refusal;
+        for (const part of settled) if (part.status === 'fulfilled') certs.push(...part.value);
         const result = await validateAndStore(certs, { provider, trust, key, from: roots.map((r) => r.url).join(' '), offline: false }, options);
         return { ...result, warnings: [...warnings, ...result.warnings] };
       } catch (error) {
@@ -259,21 +334,17 @@ export async function fetchBundle(providerName: string, options: FetchOptions = 
         warn(`${error.message} Building the ${provider.id} bundle from Node's built-in root store instead.`);
       }
     }
-    const result = await validateAndStore(rootsFromNode(provider, trust), { provider, trust, key, from: 'node:tls rootCertificates', offline: true }, options);
+    const shipped = options.shippedRoots === false ? undefined : findShippedCertificates(provider, trust, undefined, options);
+    const result = shipped
+      ? await validateAndStore(shipped.certs, { provider, trust, key, from: shipped.from, offline: true, shipped: shipped.name }, options)
+      : await validateAndStore(rootsFromNode(provider, trust), { provider, trust, key, from: 'node:tls rootCertificates', offline: true }, options);
     return { ...result, warnings: [...warnings, ...result.warnings] };
   }
 
   const picked = selectSource(trust, options.region);
-  if (options.region !== undefined && picked.region === undefined) {
-    // An explicit region the registry does not know is a typo or a region too new for it: the
-    // partition-wide bundle would be handed out under the wrong name, so say so instead.
-    const known = [...new Set(provider.trust.flatMap((t) => (t.sources ?? []).flatMap((s) => s.regions ?? [])))];
-    const suggestion = suggest(options.region, known);
-    const hint = known.length === 0
-      ? `${provider.id} has no per-region bundles; leave --region out`
-      : `${suggestion ? `did you mean "${suggestion}"? ` : ''}\`pgcerts show ${provider.id}\` lists its regions; leave --region out for the partition-wide bundle, which verifies every region`;
-    throw new PgcertsError('INVALID_INPUT', `Region "${options.region}" has no bundle of its own for ${provider.id} (${trust.id}): ${hint}.`);
-  }
+  // An explicit region the registry does not know is a typo or a region too new for it: the
+  // partition-wide bundle would be handed out under the wrong name, so say so instead.
+  if (options.region !== undefined && picked.region === undefined) throw unknownRegion(provider, trust, options.region);
   const key: CacheKey = { provider: provider.id, trust: trust.id, source: picked.source.id, region: picked.region };
   const cache = openCache(options);
   const cached = cache.readOrReport(key, (message) => warn(`${message} Downloading a new copy.`));

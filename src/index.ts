@@ -144,3 +144,15 @@ export {
   type ManifestOptions,
   type Pkcs12Options,
 } from './bundle-formats.js';
+export {
+  loadShippedRoots,
+  findShippedBundle,
+  listSourcePins,
+  SHIPPED_ROOTS_PATH,
+  type ShippedRoots,
+  type ShippedCertificate,
+  type ShippedBundle,
+} from './shipped-roots.js';
+export { buildMirror, listMirrorSources, findMirrorPath, type MirrorBuild, type MirrorFile, type MirrorOptions, type MirrorSkip, type MirrorSource } from './mirror.js';
+export { findRotationWarnings, type RotationWarning } from './rotations.js';
+export { findRenewedIntermediates } from './validate.js';

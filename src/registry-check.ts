@@ -83,6 +83,10 @@ export function checkProviders(providers: Provider[]): string[] {
         problems.push(`${provider.id}: ${where} accepts unpinned certificates but declares no constraints`);
       }
       if (trust.constraints) compile(trust.constraints.subject, provider, `${where} constraints`, problems);
+      if (trust.intermediates) {
+        compile(trust.intermediates.subject, provider, `${where} intermediates`, problems);
+        checkCite(provider, `${where} intermediates`, trust.intermediates.cite, problems);
+      }
       for (const step of trust.obtain ?? []) checkCite(provider, `${where} obtain step`, step.cite, problems);
       for (const entry of trust.history ?? []) checkCite(provider, `${where} history ${entry.url}`, entry.cite, problems);
       if (trust.kind === 'public') {
@@ -135,6 +139,12 @@ export function checkProviders(providers: Provider[]): string[] {
     }
 
     provider.notes.forEach((note, i) => checkCite(provider, `note ${i}`, note.cite, problems));
+    for (const rotation of provider.rotations ?? []) {
+      checkCite(provider, `rotation ${rotation.date}`, rotation.cite, problems);
+      for (const id of rotation.trust) {
+        if (!provider.trust.some((t) => t.id === id)) problems.push(`${provider.id}: rotation ${rotation.date} names unknown trust "${id}"`);
+      }
+    }
   }
   if (problems.length === 0) checkExamples(providers, problems);
   return problems;

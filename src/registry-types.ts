@@ -60,6 +60,29 @@ export interface Constraints {
   keyTypes: Array<'rsa' | 'ec'>;
 }
 
+/**
+ * Schema 1.2: what an unpinned intermediate CA must meet to be accepted (a renewal the registry
+ * has not learned yet); it must also be a CA signed by a pinned root of the same source in the file.
+ */
+export interface IntermediateConstraints {
+  /** Regular expression over the one-line subject. */
+  subject: string;
+  keyTypes: Array<'rsa' | 'ec'>;
+  /** The longest validity (notAfter minus notBefore) accepted. */
+  maxValidityDays: number;
+  note?: string;
+  cite: Cite;
+}
+
+/** Schema 1.2: a date by which the provider changes (or must change) the certificates of some trust entries. */
+export interface Rotation {
+  /** YYYY-MM-DD. */
+  date: string;
+  trust: string[];
+  text: string;
+  cite: Cite;
+}
+
 export interface ObtainStep {
   method: 'api' | 'cli' | 'console' | 'download';
   how: string;
@@ -88,6 +111,7 @@ export interface Trust {
   sources?: Source[];
   unpinned?: 'reject' | 'constraints';
   constraints?: Constraints;
+  intermediates?: IntermediateConstraints;
   scope?: 'instance' | 'cluster' | 'project' | 'team' | 'account' | 'provider';
   obtain?: ObtainStep[];
   reason?: string;
@@ -127,6 +151,8 @@ export interface Provider {
   trust: Trust[];
   certificates: PinnedCertificate[];
   notes: Note[];
+  /** Schema 1.2: the registry's calendar of rotations. */
+  rotations?: Rotation[];
 }
 
 /** The built registry file (`registry/registry.json`). */

@@ -8,7 +8,7 @@ import type { Provider, RegistryData } from './registry-types.js';
 
 /** Registry schema versions this code reads (a semver range). */
 export const SUPPORTED_SCHEMA_RANGE = '^1.0.0';
-const CURRENT_SCHEMA = '1.1.0';
+const CURRENT_SCHEMA = '1.2.0';
 
 /** Path of the registry shipped with the package. */
 export const BUNDLED_REGISTRY_PATH = fileURLToPath(new URL('../registry/registry.json', import.meta.url));

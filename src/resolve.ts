@@ -1,11 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { BundleCache, getCacheDir, isCacheReadOnlyError, type CacheKey, type CacheMeta } from './cache.js';
+import { BundleCache, getCacheDir, isCacheReadOnlyError, type CacheEntry, type CacheKey, type CacheMeta } from './cache.js';
 import { PgcertsError } from './errors.js';
 import type { FetchOptions } from './fetch.js';
 import { lookup, type HostMatch } from './lookup.js';
 import { getBundledRegistry } from './registry.js';
 import type { Provider, SslMode, Trust, TrustKind } from './registry-types.js';
+import { findShippedBundle, holdsExactly, listSourcePins, loadShippedRoots, storeShippedBundle, type ShippedBundle, type ShippedRoots } from './shipped-roots.js';
 import { ACCOUNT_SOURCE, describeGuess, importedRegions, IMPORT_SOURCE, OFFLINE_SOURCE, explainNoSource, findSource } from './sources.js';
 
 const DAY_MS = 86_400_000;
@@ -27,8 +28,12 @@ export interface RootCertForHost {
   sslmode: SslMode;
   /** Absolute path of the bundle file. */
   path: string;
-  /** Where the path came from this time. */
-  origin: 'import' | 'cache' | 'download' | 'stale-cache';
+  /**
+   * Where the path came from this time: an imported file, a fresh cached copy, the roots shipped
+   * with pgcerts (written to the cache), a download, or an older cached copy when nothing better
+   * could be had.
+   */
+  origin: 'import' | 'cache' | 'shipped' | 'download' | 'stale-cache';
   warnings: string[];
 }
 
@@ -70,12 +75,14 @@ async function resolveOne(match: MatchedTrust, host: string, options: ResolveOpt
       return { ...base, path: entry.path, origin: 'import', warnings };
     }
   }
-  if (trust.kind === 'account') return resolveAccount(provider, trust, host, base, cache, warnings, options);
+  // A provider-wide account CA the registry pins (Supabase's root) is served from the shipped roots.
+  const shippedAccount = trust.kind === 'account' && trust.scope === 'provider' && options.shippedRoots !== false && listSourcePins(provider, trust, undefined).length > 0;
+  if (trust.kind === 'account' && !shippedAccount) return resolveAccount(provider, trust, host, base, cache, warnings, options);
 
   const picked = trust.kind === 'bundle' ? findSource(trust, match.region) : undefined;
-  const key: CacheKey = trust.kind === 'public'
-    ? { provider: provider.id, trust: trust.id, source: OFFLINE_SOURCE }
-    : { provider: provider.id, trust: trust.id, source: picked?.source.id ?? '', region: picked?.region };
+  const key: CacheKey = trust.kind === 'bundle'
+    ? { provider: provider.id, trust: trust.id, source: picked?.source.id ?? '', region: picked?.region }
+    : { provider: provider.id, trust: trust.id, source: OFFLINE_SOURCE };
   // A damaged copy is not handed out; the fetch below replaces it and says so. If the fetch fails
   // too, the error says the cached copy was damaged, not merely that the network failed.
   let damaged: string | undefined;
@@ -83,6 +90,25 @@ async function resolveOne(match: MatchedTrust, host: string, options: ResolveOpt
     damaged = message;
   });
   if (cached && isFresh(cached.meta, now, options.maxAgeDays ?? 7)) return { ...base, path: cached.path, origin: 'cache', warnings };
+
+  // Then the shipped roots, when they hold every pin of the source: no network at all. A host in
+  // a region the registry does not know gets the partition's download instead, which holds its
+  // roots; a stale download holding certificates the shipped set lacks is refreshed first.
+  const unknownRegion = trust.kind === 'bundle' && match.region !== undefined && (picked === undefined || picked.fallback);
+  const roots = options.shippedRoots === false || unknownRegion ? undefined : loadShippedRoots(options.shippedRoots);
+  const shipped = roots && findShippedBundle(roots, provider, trust, key.region, now);
+  const nowMs = now.getTime();
+  const knowsMore = shipped !== undefined && cached !== undefined && cached.meta.certificates.some((c) => Date.parse(c.notAfter) > nowMs && !shipped.certificates.some((s) => s.sha256 === c.sha256));
+  if (roots && shipped && !knowsMore) return serveShipped(cache, key, shipped, roots, cached, base, warnings, options, now);
+  if (trust.kind === 'account') return resolveAccount(provider, trust, host, base, cache, warnings, options);
+  if (options.offline && trust.kind === 'bundle') {
+    if (cached) {
+      warnings.push(`Offline: using the ${provider.id} bundle cached on ${cached.meta.fetchedAt}, which is due for a refresh; run \`pgcerts fetch ${provider.id}${key.region ? ` --region ${key.region}` : ''}\` when the network is back.`);
+      return { ...base, path: cached.path, origin: 'stale-cache', warnings };
+    }
+    const what = unknownRegion ? `no bundle for region "${match.region}", which the registry does not know` : `no roots for ${provider.id} (${trust.id}${key.region ? `, ${key.region}` : ''})`;
+    throw new PgcertsError('NO_SOURCE', `pgcerts ships ${what}, and --offline forbids a download; run without --offline, or set PGCERTS_MIRROR to a mirror (\`pgcerts mirror\`), or import the CA file (\`pgcerts import ${provider.id} <file>\`).`);
+  }
 
   const { fetchBundle } = await import('./fetch.js');
   try {
@@ -106,6 +132,34 @@ async function resolveOne(match: MatchedTrust, host: string, options: ResolveOpt
   }
 }
 
+/** Serve a shipped bundle: the cached copy when it already holds exactly that set, else a new one. */
+async function serveShipped(
+  cache: BundleCache,
+  key: CacheKey,
+  shipped: ShippedBundle,
+  roots: ShippedRoots,
+  cached: CacheEntry | undefined,
+  base: Omit<RootCertForHost, 'path' | 'origin' | 'warnings'>,
+  warnings: string[],
+  options: ResolveOptions,
+  now: Date,
+): Promise<RootCertForHost> {
+  const registry = options.registry ?? getBundledRegistry();
+  if (shipped.dropped.length > 0) {
+    warnings.push(`Left out ${shipped.dropped.map((p) => `"${p.subject.replace(/.*CN=/, '').replace(/,.*/, '')}" (expired ${p.notAfter.slice(0, 10)})`).join(', ')} of the roots shipped for ${base.provider}; update pgcerts for a registry that knows their successors.`);
+  }
+  if (cached && holdsExactly(cached.meta.certificates, shipped.certificates)) return { ...base, path: cached.path, origin: 'shipped', warnings };
+  try {
+    const entry = await storeShippedBundle(cache, key, shipped, roots, registry.version, now);
+    return { ...base, path: entry.path, origin: 'shipped', warnings };
+  } catch (error) {
+    if (!cached || !isCacheReadOnlyError(error)) throw error;
+    const code = ((error as Error).cause as NodeJS.ErrnoException).code;
+    warnings.push(`Cannot save the ${base.provider} bundle in "${dirname(cached.path)}" (${code}); using the cached copy from ${cached.meta.fetchedAt}. Make the cache writable for this user, or refresh it where it is built (\`pgcerts fetch ${base.provider}\`).`);
+    return { ...base, path: cached.path, origin: 'stale-cache', warnings };
+  }
+}
+
 /**
  * An account CA: a fresh copy fetched earlier through the provider's API, else a new fetch when
  * a token is set, else the stale copy, else the way to get one. Account code loads only here.
@@ -123,6 +177,14 @@ async function resolveAccount(
   const key: CacheKey = { provider: provider.id, trust: trust.id, source: ACCOUNT_SOURCE, host };
   const cached = cache.readOrReport(key, () => undefined);
   if (cached && isFresh(cached.meta, now, options.maxAgeDays ?? 7)) return { ...base, path: cached.path, origin: 'cache', warnings };
+  // --offline never lets a request (or a token) leave the machine.
+  if (options.offline) {
+    if (cached) {
+      warnings.push(`Offline: using the ${provider.id} CA for "${host}" fetched on ${cached.meta.fetchedAt}, which is due for a refresh; run \`pgcerts fetch ${provider.id} --host ${host}\` when the network is back.`);
+      return { ...base, path: cached.path, origin: 'stale-cache', warnings };
+    }
+    throw new PgcertsError('NO_SOURCE', `--offline: pgcerts fetches no account CA through the provider's API. ${explainNoSource(provider, trust, host)}`);
+  }
   const accounts = await import('./accounts/index.js');
   const account = accounts.findAccountProvider(provider.id);
   // Only whether a token source exists is asked here; the fetch below gets the token itself.

@@ -28,6 +28,11 @@ export interface ValidateOptions {
 
 export interface CertificateReport {
   summary: CertificateSummary;
+  /**
+   * For a new (unpinned) intermediate accepted under the trust's `intermediates` constraints:
+   * the pinned root that signed it, as `"<common name>" (SHA-256 ...)`.
+   */
+  renewedFrom?: string;
   signatureAlgorithm: string;
   /** The fingerprint is one the registry pins for this trust (and region). */
   pinned: boolean;
@@ -146,6 +151,10 @@ export function validateCertificates(certs: X509Certificate[], options: Validate
     if (ski !== undefined) pinnedKeyIds.set(ski, cert);
   }
 
+  // Unpinned intermediates that a pinned root of this source in the set signed, within the
+  // trust's declared intermediate constraints: renewals, accepted before the registry pins them.
+  const renewed = findRenewedIntermediates(unique, { trust, pins, byName });
+
   // The issuer that signed the previous certificate of each issuer name is tried first.
   const lastIssuers = new Map<string, X509Certificate>();
   const reports: CertificateReport[] = unique.map((cert) => {
@@ -156,11 +165,14 @@ export function validateCertificates(certs: X509Certificate[], options: Validate
     const summary = summarizeCertificate(cert, { verifySignature: pin === undefined });
     const label = describe(summary);
 
-    const namesake = findLookalikeIn(namesakes, summary.subject, summary.sha256);
+    const renewal = renewed.get(cert);
+    // A renewal carries its predecessor's name, and perhaps its key: that is no forgery when a
+    // pinned root signed it.
+    const namesake = renewal ? undefined : findLookalikeIn(namesakes, summary.subject, summary.sha256);
     if (namesake) {
       throw fail(`certificate ${label} carries the name of pinned "${commonName(namesake.pin.subject)}" (SHA-256 ${namesake.pin.sha256}) but its fingerprint differs: a forgery or lookalike (its other attributes do not matter), or a rotation the registry must learn first. Nothing was written. ${update}`);
     }
-    const ski = pin ? undefined : getKeyIdentifiers(cert).subject;
+    const ski = pin || renewal ? undefined : getKeyIdentifiers(cert).subject;
     const keyTwin = ski === undefined ? undefined : pinnedKeyIds.get(ski);
     if (keyTwin) {
       throw fail(`certificate ${label} carries the subject key identifier ${ski} of pinned ${describe(summarizeCertificate(keyTwin, { verifySignature: false }))} but its fingerprint differs: a forgery or lookalike. Nothing was written. ${update}`);
@@ -192,7 +204,7 @@ export function validateCertificates(certs: X509Certificate[], options: Validate
     // are flagged.
     if (!summary.selfSigned && WEAK_SIGNATURE.test(signatureAlgorithm)) warnings.push(`weak signature algorithm: ${signatureAlgorithm}`);
     if (pin?.status === 'retired') warnings.push('the registry marks it retired: the provider no longer uses it');
-    return { summary, signatureAlgorithm, pinned: pin !== undefined, status, expiresInDays, warnings };
+    return { summary, signatureAlgorithm, pinned: pin !== undefined, status, expiresInDays, warnings, ...(renewal ? { renewedFrom: renewal } : {}) };
   });
 
   if (single) {
@@ -216,9 +228,10 @@ export function validateCertificates(certs: X509Certificate[], options: Validate
     if (!report.pinned) {
       const elsewhere = trustPinsBySha.get(report.summary.sha256);
       if (elsewhere?.region !== undefined && !regionPinned) report.warnings.push(`pinned for region ${elsewhere.region}, not for this source`);
-      const refusal = keep ? refuseUnpinned(report, options, { hasPins: trustPins.length > 0, regionPinned, elsewhere: elsewhere?.region }) : undefined;
+      const refusal = keep && report.renewedFrom === undefined ? refuseUnpinned(report, options, { hasPins: trustPins.length > 0, regionPinned, elsewhere: elsewhere?.region }) : undefined;
       if (refusal) throw fail(`certificate ${label} ${refusal}`);
       if (!keep) report.warnings.push('not pinned');
+      else if (report.renewedFrom !== undefined) report.warnings.unshift(describeRenewal(options, report.renewedFrom));
       else report.warnings.unshift(describeUnpinned(options, trustPins.length > 0));
     }
     if (keep) {
@@ -279,6 +292,40 @@ function spkiOf(cert: X509Certificate): string {
     spkis.set(cert, spki);
   }
   return spki;
+}
+
+/**
+ * The unpinned intermediates of a set that the trust's declared `intermediates` constraints
+ * accept, each with the pinned root that signed it: a CA, not self-signed, its subject, key type
+ * and lifetime within the constraints, and its signature verifying with the key of a pinned,
+ * self-signed root of this source (and region) that is in the same set. Without constraints, none.
+ */
+export function findRenewedIntermediates(
+  certs: readonly X509Certificate[],
+  context: { trust: Trust; pins: ReadonlyMap<string, PinnedCertificate>; byName: ReadonlyMap<string, X509Certificate[]> },
+): Map<X509Certificate, string> {
+  const found = new Map<X509Certificate, string>();
+  const rules = context.trust.intermediates;
+  if (!rules) return found;
+  const subject = new RegExp(rules.subject);
+  for (const cert of certs) {
+    if (context.pins.has(cert.fingerprint256) || !cert.ca || cert.subject === cert.issuer) continue;
+    const summary = summarizeCertificate(cert, { verifySignature: false });
+    const lifetimeDays = (Date.parse(summary.notAfter) - Date.parse(summary.notBefore)) / DAY_MS;
+    const keyType = summary.key.startsWith('RSA ') ? 'rsa' : summary.key.startsWith('EC ') ? 'ec' : '';
+    if (!subject.test(summary.subject) || !(rules.keyTypes as string[]).includes(keyType) || lifetimeDays > rules.maxValidityDays) continue;
+    const root = (context.byName.get(cert.issuer) ?? []).find((issuer) => {
+      const pin = context.pins.get(issuer.fingerprint256);
+      return pin !== undefined && issuer.subject === issuer.issuer && issuer.ca && verifies(cert, issuer.publicKey);
+    });
+    if (root) found.set(cert, `"${commonName(summarizeCertificate(root, { verifySignature: false }).subject)}" (SHA-256 ${root.fingerprint256})`);
+  }
+  return found;
+}
+
+/** The warning a new intermediate accepted under the `intermediates` constraints carries. */
+function describeRenewal(options: ValidateOptions, root: string): string {
+  return `unpinned: a new intermediate, signed by pinned root ${root} and within the registry's intermediate constraints for ${options.provider.id} (${options.trust.id}); probably a renewal the registry has not learned yet. Update pgcerts (${UPDATE_HOW}) for a registry that pins it`;
 }
 
 /** The warning an accepted unpinned certificate carries: it starts with `unpinned:`. */

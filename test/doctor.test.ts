@@ -614,7 +614,8 @@ describe('diagnoseAndFixConnection and pgcerts doctor', () => {
     expect(codes(diagnoseConnection(d.fixed as string, { ...base, showPassword: false }))).toEqual([]);
     rmSync(cacheDir, { recursive: true, force: true });
     server.routes[REGIONAL_PATH] = (_req, res) => void res.writeHead(404).end();
-    const failed = await diagnoseAndFixConnection(url(RDS, '?sslmode=require'), base);
+    // Without the shipped roots, which would serve the region with no download at all.
+    const failed = await diagnoseAndFixConnection(url(RDS, '?sslmode=require'), { ...base, shippedRoots: false });
     expect(failed.fixed).toBeNull();
     expect(failed.findings.find((f) => f.code === 'FIX_FAILED')).toMatchObject({ severity: 'error', client: 'both', message: expect.stringContaining('404') });
   });

@@ -54,7 +54,7 @@ const packed = JSON.parse(npm(['pack', '--dry-run', '--json', '--ignore-scripts'
 const files = (packed[0]?.files ?? []).map((f) => f.path).sort();
 
 describe('npm pack', () => {
-  it('ships dist/ without dist/cli, the registry, its schemas, README.md, LICENSE and package.json, and nothing else', () => {
+  it('ships dist/ without dist/cli, the registry, its schemas, the shipped roots, README.md, LICENSE and package.json, and nothing else', () => {
     const dist = walk(join(root, 'dist')).filter((path) => !path.startsWith('dist/cli/'));
     const expected = [
       ...dist,
@@ -64,6 +64,7 @@ describe('npm pack', () => {
       'registry/provider.schema.json',
       'registry/registry.json',
       'registry/registry.schema.json',
+      'registry/roots.json',
     ].sort();
     expect(files).toEqual(expected);
     expect(files).toEqual(expect.arrayContaining(['dist/index.js', 'dist/index.d.ts', 'dist/pgcerts.cjs']));

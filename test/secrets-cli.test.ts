@@ -30,7 +30,9 @@ beforeAll(() => {
   caFile = join(dir, 'ca.pem');
   writeFileSync(caFile, createCa({ commonName: 'pgcerts secrets test CA' }).pem);
   // Downloads go to a closed local port: refused at once, never the public network.
-  env = cleanEnv({ PGCERTS_CACHE_DIR: cacheDir, PGCERTS_MIRROR: 'https://127.0.0.1:9/' });
+  // Without the shipped roots, so that every command that needs a bundle meets a failing download
+  // (`url` that succeeds prints the connection string it was given, password and all).
+  env = cleanEnv({ PGCERTS_CACHE_DIR: cacheDir, PGCERTS_MIRROR: 'https://127.0.0.1:9/', PGCERTS_NO_SHIPPED_ROOTS: '1' });
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -286,7 +286,13 @@ describe('a read-only cache', () => {
     mirror.routes[REGIONAL_PATH] = (_req, res) => void res.writeHead(200).end(pem);
     const requests = mirror.requests.length;
     try {
-      const run = await runCliAsOther(['sslrootcert', HOST], envFor(cacheDir));
+      // The stale copy holds exactly the roots pgcerts ships for the region: served as it is, with
+      // no download and no write.
+      const shipped = await runCliAsOther(['sslrootcert', HOST], envFor(cacheDir));
+      expect(shipped).toMatchObject({ status: 0, stdout: `${entry.path}\n`, stderr: '' });
+      expect(mirror.requests.length).toBe(requests);
+      // Without the shipped roots, the refresh is downloaded and cannot be saved.
+      const run = await runCliAsOther(['sslrootcert', HOST], { ...envFor(cacheDir), PGCERTS_NO_SHIPPED_ROOTS: '1' });
       expect(run.stdout).toBe(`${entry.path}\n`);
       expect(run.status).toBe(0);
       const warning = expectOneLine(run);

@@ -165,7 +165,7 @@ export async function runCheck(providers: string[], flags: CheckFlags): Promise<
       throw usage(`--timeout "${flags.timeout}" must be a number of seconds from 0.001 to 3600.`);
     }
     const silenced = (process.env[NO_REGISTRY_AGE_WARNING] ?? '') !== '' && process.env[NO_REGISTRY_AGE_WARNING] !== '0';
-    const { openRegistry } = await import('./context.js');
+    const { noShippedRoots, openRegistry } = await import('./context.js');
     const options: CheckOptions = {
       registry: openRegistry(),
       mirror: process.env.PGCERTS_MIRROR || undefined,
@@ -176,6 +176,7 @@ export async function runCheck(providers: string[], flags: CheckFlags): Promise<
       sslrootcert: flags.sslrootcert,
       refresh: flags.refresh === true,
       maxRegistryAgeDays: silenced ? null : maxAge ?? 180,
+      shippedRoots: noShippedRoots() ? false : undefined,
       ...thresholds(flags),
     };
     if (hostFlags.length > 0) {

@@ -14,11 +14,18 @@ export function openRegistry(): Registry {
 /** Warnings already shown while work was in progress, so summaries do not repeat them. */
 export const shownWarnings = new Set<string>();
 
+/** PGCERTS_NO_SHIPPED_ROOTS set (and not `0`): every bundle comes from a download or the cache, never from the package. */
+export function noShippedRoots(env: NodeJS.ProcessEnv = process.env): boolean {
+  const value = env.PGCERTS_NO_SHIPPED_ROOTS ?? '';
+  return value !== '' && value !== '0';
+}
+
 /** Options every fetching command takes from the environment. */
-export function baseOptions(): { registry: Registry; mirror?: string; onWarning: (m: string) => void } {
+export function baseOptions(): { registry: Registry; mirror?: string; shippedRoots?: false; onWarning: (m: string) => void } {
   return {
     registry: openRegistry(),
     mirror: process.env.PGCERTS_MIRROR || undefined,
+    shippedRoots: noShippedRoots() ? false : undefined,
     onWarning: (message) => {
       shownWarnings.add(message);
       warn(message);

@@ -105,7 +105,8 @@ export function describeResult(r: BundleResult): string {
     `earliest expiry ${r.earliestExpiry?.slice(0, 10) ?? 'n/a'}`,
     r.firstCopy ? 'the first copy in this cache' : `${r.added.length} added and ${r.removed.length} removed since the previous copy`,
   ];
-  if (r.offline) parts.push("built from Node's root store");
+  if (r.shipped) parts.push('from the roots shipped with pgcerts');
+  else if (r.offline) parts.push("built from Node's root store");
   return `${parts.join('; ')}.`;
 }
 

@@ -107,7 +107,7 @@ function buildProgram(result: { code: number }, argv: readonly string[] = []): C
     .option('--key <key>', 'k8s-secret, k8s-configmap: the data key holding the PEM (default ca.pem)')
     .option('--password-file <file>', 'pkcs12: the store password is the first line of this file (default PGCERTS_TRUSTSTORE_PASSWORD, else changeit)')
     .option('--force', 'download again even if the cached copy is current')
-    .option('--offline', "public-CA providers: build the bundle from Node's root store")
+    .option('--offline', "no network: build the bundle from the roots shipped with pgcerts (public-CA providers: else Node's root store)")
     .option('--strict', 'accept pinned certificates only')
     .option('--keep-expired', 'keep expired certificates in the bundle')
     .option('--timeout <seconds>', 'give up on one download after this long (default 60)')
@@ -136,7 +136,7 @@ function buildProgram(result: { code: number }, argv: readonly string[] = []): C
     .command('sslrootcert')
     .description('print the path of the right CA bundle for a host, fetching it when missing or stale')
     .argument('[host]', 'host name, postgres:// URL or libpq key=value string (default: PGHOST)')
-    .option('--offline', "public-CA providers: build from Node's root store instead of downloading")
+    .option('--offline', 'never download: a fresh cache or the roots shipped with pgcerts, else fail')
     .option('--timeout <seconds>', 'give up on a download after this long (default 60)')
     .option('--format <format>', 'path (default), pem, base64 (one line, for environment variables), k8s-secret, k8s-configmap (manifests for kubectl apply), pkcs12 (a Java truststore; binary: use --out)')
     .option('--name <name>', 'k8s-secret, k8s-configmap: metadata.name (default pgcerts-<provider>)')
@@ -161,7 +161,7 @@ function buildProgram(result: { code: number }, argv: readonly string[] = []): C
     .command('env')
     .description('print PGSSLMODE and PGSSLROOTCERT for a host, for eval')
     .argument('[host]', 'host name, postgres:// URL or libpq key=value string (default: PGHOST)')
-    .option('--offline', "public-CA providers: build from Node's root store instead of downloading")
+    .option('--offline', 'never download: a fresh cache or the roots shipped with pgcerts, else fail')
     .option('--timeout <seconds>', 'give up on a download after this long (default 60)')
     .option('--json', 'print one JSON document')
     .addHelpText('after', examples(['eval "$(pgcerts env "$PGHOST")"', 'eval "$(pgcerts env)"   # PGHOST already set']))
@@ -173,7 +173,7 @@ function buildProgram(result: { code: number }, argv: readonly string[] = []): C
     .command('url')
     .description('print the connection string with sslmode=verify-full and the right sslrootcert')
     .argument('[connection]', 'postgres:// URL or libpq key=value string (default: DATABASE_URL)')
-    .option('--offline', "public-CA providers: build from Node's root store instead of downloading")
+    .option('--offline', 'never download: a fresh cache or the roots shipped with pgcerts, else fail')
     .option('--timeout <seconds>', 'give up on a download after this long (default 60)')
     .option('--json', 'print one JSON document')
     .addHelpText('after', examples(['DATABASE_URL=$(pgcerts url "$DATABASE_URL")', 'DATABASE_URL=$(pgcerts url)   # reads DATABASE_URL']))
@@ -323,6 +323,25 @@ function buildProgram(result: { code: number }, argv: readonly string[] = []): C
     .action(async (input: string, flags: import('./pgbouncer.js').PgbouncerFlags) => {
       const { runPgbouncer } = await import('./pgbouncer.js');
       result.code = await runPgbouncer(openRegistry(), input, flags, baseOptions());
+    });
+
+  program
+    .command('mirror')
+    .description('write every source, validated, as <dir>/<host>/<path> plus registry.json: a static HTTPS server rooted at <dir> serves it as PGCERTS_MIRROR')
+    .argument('<dir>', 'the mirror directory (created if missing; files in it are replaced atomically)')
+    .argument('[provider...]', 'provider ids or aliases (default: every provider with a source)')
+    .option('--offline', 'no network: build the files from the roots shipped with pgcerts')
+    .option('--timeout <seconds>', 'give up on a download after this long (default 60)')
+    .option('--retries <n>', 'retries per download on 5xx, 429, resets and timeouts (default 2)')
+    .option('--json', 'print one JSON document')
+    .addHelpText('after', examples([
+      'pgcerts mirror /srv/pgcerts-mirror',
+      'pgcerts mirror /srv/pgcerts-mirror rds redshift --offline',
+      'PGCERTS_MIRROR=https://certs.internal.example/ pgcerts fetch --all   # on the fleet',
+    ]) + '\nExit codes: 0 every source written, 1 a source failed (the others are written), 2 usage error.\n')
+    .action(async (dir: string, names: string[], flags: import('./mirror.js').MirrorFlags) => {
+      const { runMirror } = await import('./mirror.js');
+      result.code = await runMirror(openRegistry(), dir, names, flags);
     });
 
   program

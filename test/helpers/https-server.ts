@@ -197,3 +197,37 @@ export async function startConnectProxy(): Promise<ConnectProxy> {
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+/**
+ * A static HTTPS file server on 127.0.0.1 rooted at `root`, as a mirror is served: GET maps the
+ * percent-decoded path to a file under `root` (200 with its bytes), anything else is 404. Paths
+ * with `..` segments are refused (400).
+ */
+export async function startStaticServer(root: string, options: { issuer?: TestCertificate } = {}): Promise<TestHttpsServer> {
+  const { readFileSync, statSync } = await import('node:fs');
+  const { join, sep } = await import('node:path');
+  const server = await startHttpsServer({ issuer: options.issuer });
+  server.server.removeAllListeners('request');
+  server.server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const pathname = (req.url ?? '/').replace(/\?.*$/, '');
+    server.requests.push({ path: req.url ?? '/', method: req.method ?? 'GET', headers: req.headers });
+    let segments: string[];
+    try {
+      segments = pathname.split('/').slice(1).map((s) => decodeURIComponent(s));
+    } catch {
+      res.writeHead(400).end();
+      return;
+    }
+    if (segments.some((s) => s === '..' || s.includes('/'))) {
+      res.writeHead(400).end();
+      return;
+    }
+    const file = join(root, ...segments);
+    if (!file.startsWith(`${root}${sep}`) || !statSync(file, { throwIfNoEntry: false })?.isFile()) {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(readFileSync(file));
+  });
+  return server;
+}
