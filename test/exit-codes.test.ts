@@ -16,7 +16,6 @@ const README = readFileSync(join(import.meta.dirname, '..', 'README.md'), 'utf8'
 const NEON = 'ep-cool-darkness-123456.us-east-2.aws.neon.tech';
 const RDS = 'mydb.abc123xyz.eu-west-1.rds.amazonaws.com';
 const DO_HOST = 'db-postgresql-fra1-12345-do-user-1234567-0.b.db.ondigitalocean.com';
-const SUPABASE = 'db.abcdefghijklmnopqrst.supabase.co';
 const TOKEN = 'dop_v1_exitcodetesttoken';
 
 let dir: string;
@@ -103,13 +102,14 @@ const CODE_1: Record<string, () => Promise<number | null>> = {
   'an invalid host': () => code(['env', 'bad..host']),
   'no cluster of the account has the host': () => code(['fetch', 'digitalocean', '--host', DO_HOST], env({ DIGITALOCEAN_ACCESS_TOKEN: TOKEN })),
   'a refused or failed download': async () => {
-    // Refused: the mirror answers 404 for every source. Failed: nothing listens.
-    expect(await code(['fetch', 'rds'])).toBe(1);
-    return code(['sslrootcert', RDS], env({ PGCERTS_MIRROR: `https://127.0.0.1:${closedPort}` }));
+    // Refused: the mirror answers 404 for every source. Failed: nothing listens. (The shipped
+    // roots would serve RDS without a download: they are turned off here.)
+    expect(await code(['fetch', 'rds'], env({ PGCERTS_NO_SHIPPED_ROOTS: '1' }))).toBe(1);
+    return code(['sslrootcert', RDS], env({ PGCERTS_MIRROR: `https://127.0.0.1:${closedPort}`, PGCERTS_NO_SHIPPED_ROOTS: '1' }));
   },
   'a refused API token': () => code(['fetch', 'digitalocean', '--host', DO_HOST], env({ DIGITALOCEAN_ACCESS_TOKEN: 'dop_v1_wrong' })),
   'a provider with no downloadable CA and no token set': async () => {
-    expect(await code(['sslrootcert', SUPABASE])).toBe(1);
+    // A per-cluster CA: nothing to download or ship, and no DIGITALOCEAN_TOKEN.
     return code(['sslrootcert', DO_HOST]);
   },
   'an unreadable connection string or file': async () => {
@@ -143,9 +143,11 @@ const COMMANDS: Record<string, string[]> = {
   credentials: ['credentials'],
   doctor: ['doctor', `postgres://app@${NEON}/app?sslmode=verify-full&sslrootcert=NEON_ROOTS`, '--offline', '--no-env'],
   completion: ['completion', 'bash'],
+  pgbouncer: ['pgbouncer', NEON, '--offline'],
+  mirror: ['mirror', 'MIRROR_DIR', 'rds', '--offline'],
 };
 
-const withCa = (args: string[]): string[] => args.map((arg) => arg.replace('CA_FILE', caFile).replace('NEON_ROOTS', neonRoots));
+const withCa = (args: string[]): string[] => args.map((arg) => arg.replace('CA_FILE', caFile).replace('NEON_ROOTS', neonRoots).replace('MIRROR_DIR', join(dir, 'mirror')));
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'pgcerts-exit-'));

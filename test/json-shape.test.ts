@@ -15,8 +15,9 @@ const NEON = 'ep-cool-darkness-123456.us-east-2.aws.neon.tech';
 const RDS = 'mydb.abc123xyz.eu-west-1.rds.amazonaws.com';
 const DO_HOST = 'db-postgresql-fra1-12345-do-user-1234567-0.b.db.ondigitalocean.com';
 const VERSION = getBundledRegistry().version;
-// Objects whose keys are data, not field names: pattern captures, reference ids, libpq variables.
-const MAP_KEYS = new Set(['captures', 'references', 'variables']);
+// Objects whose keys are data, not field names: pattern captures, reference ids, libpq variables,
+// pgbouncer.ini settings.
+const MAP_KEYS = new Set(['captures', 'references', 'variables', 'pgbouncer']);
 
 let dir: string;
 let caFile: string;
@@ -60,8 +61,8 @@ function doc(run: CliRun, what: string): Record<string, unknown> {
   return parsed;
 }
 
-async function json(args: string[], status: number | number[]): Promise<Record<string, unknown>> {
-  const run = await runCli(args, env());
+async function json(args: string[], status: number | number[], extra: Record<string, string> = {}): Promise<Record<string, unknown>> {
+  const run = await runCli(args, { ...env(), ...extra });
   expect([status].flat(), `${args.join(' ')}: ${run.stderr}`).toContain(run.status);
   return doc(run, args.join(' '));
 }
@@ -121,6 +122,11 @@ describe('--json: one shape in every command', () => {
     expect(removed.removed).toBeInstanceOf(Array);
   });
 
+  it('pgbouncer and mirror', async () => {
+    expect(await json(['pgbouncer', NEON, '--offline', '--json'], 0)).toMatchObject({ registryVersion: VERSION });
+    expect(await json(['mirror', join(dir, 'mirror'), 'rds', '--offline', '--json'], 0)).toMatchObject({ registryVersion: VERSION });
+  });
+
   it('doctor, probe and check: the same keys for a good and a bad answer', async () => {
     const { path } = await json(['sslrootcert', NEON, '--offline', '--json'], 0);
     const good = await json(['doctor', `postgres://app@${NEON}/app?sslmode=verify-full&sslrootcert=${path as string}`, '--offline', '--no-env', '--json'], 0);
@@ -136,10 +142,13 @@ describe('--json: one shape in every command', () => {
 
   it('errors: a JSON document on stdout with the process exit code, in every command', async () => {
     // A failed download (1), a usage error (2), and probe/check's UNKNOWN for usage errors (3).
-    await json(['sslrootcert', RDS, '--json'], 1);
-    await json(['env', RDS, '--json'], 1);
-    await json(['url', `postgres://app@${RDS}/app`, '--json'], 1);
-    await json(['fetch', 'rds', '--json'], 1);
+    // Downloads that fail: without the shipped roots, which would serve RDS offline.
+    const noShipped = { PGCERTS_NO_SHIPPED_ROOTS: '1', PGCERTS_CACHE_DIR: join(dir, 'cache-errors') };
+    await json(['sslrootcert', RDS, '--json'], 1, noShipped);
+    await json(['env', RDS, '--json'], 1, noShipped);
+    await json(['url', `postgres://app@${RDS}/app`, '--json'], 1, noShipped);
+    await json(['fetch', 'rds', '--json'], 1, noShipped);
+    await json(['sslrootcert', DO_HOST, '--json'], 1);
     await json(['show', 'no-such-provider', '--json'], 2);
     await json(['lookup', '--json'], 2);
     await json(['import', 'rds', join(dir, 'missing.pem'), '--json'], 1);
