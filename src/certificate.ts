@@ -139,11 +139,13 @@ function hex(der: Buffer, start: number, end: number): string | undefined {
 }
 
 /**
+ * The subject and authority key identifiers of a DER certificate, as {@link getKeyIdentifiers}
+ * reads them, for certificates not parsed into an `X509Certificate`.
  * TBSCertificate ::= SEQUENCE { [0] version, serial, signature, issuer, validity, subject,
  * subjectPublicKeyInfo, [1] issuerUID, [2] subjectUID, [3] EXPLICIT Extensions }, where
  * Extension ::= SEQUENCE { extnID OID, critical BOOLEAN DEFAULT FALSE, extnValue OCTET STRING }.
  */
-function readKeyIdentifiers(der: Buffer): KeyIdentifiers {
+export function readKeyIdentifiers(der: Buffer): KeyIdentifiers {
   const ids: KeyIdentifiers = { subject: undefined, authority: undefined };
   const certificate = readElement(der, 0);
   if (certificate?.tag !== 0x30) return ids;
@@ -177,6 +179,34 @@ function readKeyIdentifiers(der: Buffer): KeyIdentifiers {
     }
   }
   return ids;
+}
+
+/**
+ * The DER encoding (tag and length included) of a DER certificate's issuer and subject names,
+ * for looking issuers up by the exact bytes OpenSSL compares first; `undefined` when malformed.
+ * Read directly, so that a store of 145 roots is indexed without parsing each one.
+ */
+export function readNamesDer(der: Buffer): { issuer: Buffer; subject: Buffer } | undefined {
+  const certificate = readElement(der, 0);
+  if (certificate?.tag !== 0x30) return undefined;
+  const tbs = readElement(der, certificate.start);
+  if (tbs?.tag !== 0x30) return undefined;
+  let offset = tbs.start;
+  const next = (): { tag: number; from: number; end: number } | undefined => {
+    const element = readElement(der, offset);
+    if (!element || element.end > tbs.end) return undefined;
+    const from = offset;
+    offset = element.end;
+    return { tag: element.tag, from, end: element.end };
+  };
+  let first = next();
+  if (first?.tag === 0xa0) first = next();
+  const signature = next();
+  const issuer = next();
+  const validity = next();
+  const subject = next();
+  if (first?.tag !== 0x02 || signature?.tag !== 0x30 || issuer?.tag !== 0x30 || validity?.tag !== 0x30 || subject?.tag !== 0x30) return undefined;
+  return { issuer: der.subarray(issuer.from, issuer.end), subject: der.subarray(subject.from, subject.end) };
 }
 
 /** Tag, content start and content end of the DER element at `offset`, or undefined if malformed. */

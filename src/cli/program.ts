@@ -233,6 +233,8 @@ function buildProgram(result: { code: number }, argv: readonly string[] = []): C
     .argument('[provider...]', 'check the cached bundles of these providers (default: every cached bundle, unless --file or --host is given)')
     .option('--all', 'every cached bundle, and every downloadable provider (as `fetch --all`); one not cached is UNKNOWN')
     .option('--host <host[:port]>', 'probe this server (repeatable)', (value: string, previous: string[] = []) => [...previous, value])
+    .option('--hosts-file <file>', 'probe every server listed in this file: one host[:port] per line, # comments')
+    .option('--concurrency <n>', 'probes in flight at once (default 64); each timeout starts when its connection does')
     .option('--hostaddr <ip>', 'connect to this address for each --host, still verifying its name')
     .option('--sslrootcert <file>', 'verify --host servers against this CA file instead of the registry bundle')
     .option('--file <file>', 'check this CA file, e.g. the sslrootcert an application ships (repeatable)', (value: string, previous: string[] = []) => [...previous, value])
@@ -250,6 +252,7 @@ function buildProgram(result: { code: number }, argv: readonly string[] = []): C
       'pgcerts check rds --warn-days 60 --critical-days 21',
       'pgcerts check --file ./certs/global-bundle.pem --file /etc/ssl/app-ca.pem',
       'pgcerts check --host mydb.abc123xyz.eu-west-1.rds.amazonaws.com --host db.example.internal:6432',
+      'pgcerts check --hosts-file /etc/pgcerts/hosts.txt --concurrency 100 --format prometheus',
       'pgcerts check --all --refresh --json | jq \'.certificates[] | select(.status != "OK")\'',
       'pgcerts check --format prometheus --output /var/lib/node_exporter/textfile_collector/pgcerts.prom',
     ]) + '\nExit codes (monitoring convention): 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN; usage errors are 3.\n')
