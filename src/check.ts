@@ -314,11 +314,7 @@ export async function runChecks(options: CheckOptions = {}): Promise<CheckReport
   const age = findRegistryAge(registry, now);
   built.push(checkRegistry(ctx, age, maxRegistryAgeDays));
 
-  for (const { target, rows } of built) {
-    target.certificates = rows.length;
-    target.problems.sort((a, b) => rankStatus(b.status) - rankStatus(a.status));
-    target.status = [...target.problems.map((p) => p.status), ...rows.map((r) => r.status)].reduce<CheckStatus>(worseStatus, 'OK');
-  }
+  built.forEach(settleTarget);
   const targets = built.map((b) => b.target);
   const certificates = built.flatMap((b) => b.rows).sort(compareRows);
   const status = targets.reduce<CheckStatus>((worst, t) => worseStatus(worst, t.status), 'OK');
@@ -360,6 +356,48 @@ export async function parseHostList(text: string, source: string): Promise<Check
     }
   });
   return hosts;
+}
+
+/** A target's problems worst first, its row count and its status, the worst of both. */
+function settleTarget({ target, rows }: Built): void {
+  target.certificates = rows.length;
+  target.problems.sort((a, b) => rankStatus(b.status) - rankStatus(a.status));
+  target.status = [...target.problems.map((p) => p.status), ...rows.map((r) => r.status)].reduce<CheckStatus>(worseStatus, 'OK');
+}
+
+/** One server checked by {@link checkServer}: its target and certificate rows, as in a {@link CheckReport}. */
+export interface ServerCheck {
+  checkedAt: string;
+  target: CheckTarget;
+  /** Worst first, then fewest days left. */
+  certificates: CheckedCertificate[];
+}
+
+const contexts = new WeakMap<Registry, Context['pins']>();
+
+/**
+ * Check one live server as {@link runChecks} checks a host (the same target, rows and codes),
+ * without the cache, file and registry-age parts: what the exporter's `/probe` runs per scrape.
+ * `options.hosts`, `files`, `providers` and `concurrency` are ignored.
+ * @throws PgcertsError `INVALID_INPUT` (thresholds, the host), `UNKNOWN_PROVIDER`, and
+ *   `INVALID_INPUT` when `sslrootcert` cannot be read.
+ */
+export async function checkServer(spec: CheckHost, options: CheckOptions = {}): Promise<ServerCheck> {
+  const warnDays = options.warnDays ?? 30;
+  const criticalDays = options.criticalDays ?? 14;
+  for (const [name, days] of [['warnDays', warnDays], ['criticalDays', criticalDays]] as const) {
+    if (!Number.isInteger(days) || days < 0) throw new PgcertsError('INVALID_INPUT', `${name} "${days}" is not a whole number of days from 0 up; fix it.`);
+  }
+  const registry = options.registry ?? getBundledRegistry();
+  let pins = contexts.get(registry);
+  if (!pins) {
+    pins = indexPins(registry);
+    contexts.set(registry, pins);
+  }
+  const now = options.now ?? new Date();
+  const built = await checkHost({ registry, now, warnDays, criticalDays, pins }, options, spec);
+  settleTarget(built);
+  return { checkedAt: now.toISOString(), target: built.target, certificates: built.rows.sort(compareRows) };
 }
 
 /** Worst first, then fewest days left, then by target and subject (a stable order). */

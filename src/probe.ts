@@ -322,6 +322,16 @@ function daysLeft(cert: X509Certificate, now: Date): number {
   return Math.trunc((Date.parse(cert.validTo) - now.getTime()) / DAY_MS) || 0;
 }
 
+/**
+ * Read a CA file as `sslrootcert` for probes, to refuse an unusable one before any probe (the
+ * exporter's `--sslrootcert`); later probes reuse the parse while the file stays the same.
+ * @throws PgcertsError `INVALID_INPUT` naming the file and the problem.
+ */
+export function readProbeCaFile(file: string): { path: string; certificates: number } {
+  const { file: path, anchors } = readCaFile(file);
+  return { path, certificates: anchors.size };
+}
+
 /** The `sslrootcert` file, read and parsed once while it stays the same file with the same content. */
 function readCaFile(file: string): { file: string; anchors: AnchorSet } {
   const path = resolvePath(file);

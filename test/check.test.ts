@@ -423,6 +423,8 @@ describe('live servers', () => {
     ]);
     const anchor = values(families, 'pgcerts_cert_status').find(([labels]) => labels.source === 'anchor');
     expect(anchor).toEqual([{ kind: 'host', target: `${NOWHERE_HOST}:${server.port}`, provider: 'rds', source: 'anchor', subject: new X509Certificate(rdsLikeRoot.pem).subject.split('\n').join(', '), sha256: sha(rdsLikeRoot) }, 1]);
+    // Alert rules find the unpinned anchor by its own gauge.
+    expect(values(families, 'pgcerts_cert_unpinned').map(([l, v]) => [l.source, v])).toEqual([['anchor', 1], ['served', 0]]);
     // probe fetched the host's bundle into the cache, as `pgcerts probe` does.
     expect(existsSync(join(cacheDir, 'rds', 'aws.global.pem'))).toBe(true);
   });
@@ -813,7 +815,7 @@ describe('output formats', () => {
     const families = parseFamilies(run.stdout);
     expect([...families.keys()]).toEqual([
       'pgcerts_check_status', 'pgcerts_check_timestamp_seconds', 'pgcerts_registry_info', 'pgcerts_registry_age_seconds', 'pgcerts_target_status',
-      'pgcerts_cert_not_after_timestamp_seconds', 'pgcerts_cert_expires_in_seconds', 'pgcerts_cert_status',
+      'pgcerts_cert_not_after_timestamp_seconds', 'pgcerts_cert_expires_in_seconds', 'pgcerts_cert_status', 'pgcerts_cert_unpinned',
     ]);
     expect(values(families, 'pgcerts_check_status')).toEqual([[{}, 2]]);
     expect(values(families, 'pgcerts_registry_info')).toEqual([[{ version: getBundledRegistry().version }, 1]]);
