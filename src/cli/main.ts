@@ -24,6 +24,26 @@ async function main(argv: string[]): Promise<number> {
   // `--json` (or `check --format json`): an error is a JSON document on stdout as well as a line on stderr.
   const formatAt = argv.indexOf('--format');
   if (argv.includes('--json') || (formatAt >= 0 && argv[formatAt + 1] === 'json') || argv.includes('--format=json')) reportErrorsAsJson(true);
+  if (process.env.PGCERTS_CLI_FAST_PATH !== '0') {
+    // `pgcerts --version`: the bundled registry's version is read from the head of its file, not
+    // by parsing 200 kB of JSON and loading commander (PGCERTS_REGISTRY goes the long way).
+    if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V') && !process.env.PGCERTS_REGISTRY) {
+      const { readBundledRegistryVersion } = await import('../registry.js');
+      const registry = readBundledRegistryVersion();
+      if (registry !== undefined) {
+        const { getPackageVersion } = await import('../version.js');
+        const { out } = await import('./output.js');
+        out(`pgcerts ${getPackageVersion()} (registry ${registry})`);
+        return 0;
+      }
+    }
+    // `pgcerts probe` runs from monitoring agents every minute: its flags are read without commander too.
+    if (argv[0] === 'probe') {
+      const { parseProbeArgv, runProbe } = await import('./probe.js');
+      const parsed = parseProbeArgv(argv.slice(1));
+      if (parsed) return runProbe(parsed.target, parsed.flags);
+    }
+  }
   // `pgcerts check` runs from cron over cached files: read its flags without commander too.
   if (argv[0] === 'check' && process.env.PGCERTS_CLI_FAST_PATH !== '0') {
     const { parseCheckArgv, runCheck } = await import('./check.js');
