@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { HOT_COMMANDS, baseOptions, openRegistry, runHotCommand, shownWarnings, type HotCommand } from './context.js';
-import { reportError, reportErrorsAsJson } from './output.js';
+import { createRequire } from 'node:module';
+import { flushOutput, reportError, reportErrorsAsJson } from './output.js';
 
 /**
  * `pgcerts <lookup|sslrootcert|env|url> <input> [--json]` and nothing else: read here without
@@ -74,7 +75,22 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** Whether undici (the HTTP client of downloads and account APIs) was loaded in this run. */
+function loadedUndici(): boolean {
+  return Object.keys(createRequire(import.meta.url).cache).some((file) => /[\\/]node_modules[\\/]undici[\\/]/.test(file));
+}
+
 // No top-level await: this file is also bundled as CommonJS (dist/pgcerts.cjs, see package.json).
-void main(process.argv.slice(2)).then((code) => {
+const argv = process.argv.slice(2);
+void main(argv).then(async (code) => {
   process.exitCode = code;
+  // After a download, V8 is still optimising undici's WebAssembly HTTP parser on background
+  // threads, and Node waits for those jobs before it exits: 0.2 to 0.6 s of nothing (see
+  // BENCHMARKS.md). By now every command has finished its work (cache files are synced and
+  // renamed before it returns); once what it wrote to stdout and stderr is flushed, leave.
+  // The exporter runs until its signal and stops on its own.
+  if (argv[0] !== 'serve' && loadedUndici()) {
+    await flushOutput();
+    process.exit(code);
+  }
 });
