@@ -4,7 +4,7 @@
 // and the alerting rules, checked and unit-tested with promtool.
 import { spawn, spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -291,6 +291,19 @@ describe.skipIf(!promtool)(`alerting rules (${PROMTOOL_LABEL})`, () => {
     writeFileSync(file, run.stdout);
     const checked = spawnSync('promtool', ['check', 'rules', file], { encoding: 'utf8' });
     expect(checked.stdout + checked.stderr).toContain('SUCCESS: 8 rules found');
+    expect(checked.status).toBe(0);
+  });
+
+  it('the README\'s scrape configuration is one promtool check config accepts', () => {
+    const readme = readFileSync(join(import.meta.dirname, '..', 'README.md'), 'utf8');
+    const block = /```yaml\n(scrape_configs:\n {2}- job_name: pgcerts-probe\n[\s\S]*?)```/.exec(readme)?.[1];
+    expect(block).toBeDefined();
+    const rules = join(dir, 'readme-rules.yml');
+    writeFileSync(rules, formatAlertRules());
+    const config = join(dir, 'readme-prometheus.yml');
+    writeFileSync(config, (block as string).replace('/etc/prometheus/rules/pgcerts.yml', rules));
+    const checked = spawnSync('promtool', ['check', 'config', config], { encoding: 'utf8' });
+    expect(checked.stdout + checked.stderr).toContain('SUCCESS');
     expect(checked.status).toBe(0);
   });
 
