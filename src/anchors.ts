@@ -51,14 +51,18 @@ function indexDer(ders: readonly Buffer[], parsed: Array<X509Certificate | undef
   const bySubject = new Map<string, number[]>();
   const byKeyId = new Map<string, number[]>();
   const byName = new Map<string, number[]>();
-  const fingerprints = new Set<string>();
   ders.forEach((der, index) => {
     push(bySubject, readNamesDer(der)?.subject.toString('latin1'), index);
     push(byKeyId, readKeyIdentifiers(der).subject, index);
     const known = parsed[index];
     if (loose && known) push(byName, nameKey(known.subject), index);
-    fingerprints.add(known?.fingerprint256 ?? createHash('sha256').update(der).digest('hex').toUpperCase().replace(/(..)(?!$)/g, '$1:'));
   });
+  // Hashed on first use: a chain that names no certificate of the set never asks.
+  let fingerprints: Set<string> | undefined;
+  const fingerprintSet = (): Set<string> => {
+    fingerprints ??= new Set(ders.map((der, index) => parsed[index]?.fingerprint256 ?? createHash('sha256').update(der).digest('hex').toUpperCase().replace(/(..)(?!$)/g, '$1:')));
+    return fingerprints;
+  };
   const certAt = (index: number): X509Certificate => {
     let cert = parsed[index];
     if (!cert) {
@@ -70,7 +74,7 @@ function indexDer(ders: readonly Buffer[], parsed: Array<X509Certificate | undef
   let context: SecureContext | undefined;
   return {
     size: ders.length,
-    has: (fingerprint256) => fingerprints.has(fingerprint256),
+    has: (fingerprint256) => fingerprintSet().has(fingerprint256),
     findIssuers: (cert) => {
       const hits = new Set<number>();
       const names = readNamesDer(cert.raw);

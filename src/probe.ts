@@ -210,7 +210,7 @@ export async function probeServer(options: ProbeOptions): Promise<ProbeReport> {
   const anchors = bundle.error === undefined ? bundle.anchors : getPublicRootSet();
   const attempt = await connectTls({
     host, port, connectTo: options.hostaddr ?? host, direct: options.direct === true, timeoutMs, where,
-    servername: normalized.type === 'name' ? host : undefined, secureContext: anchors.secureContext(),
+    servername: normalized.type === 'name' ? host : undefined, secureContext: () => anchors.secureContext(),
   });
   report.address = attempt.address;
   report.sslResponse = attempt.sslResponse;
@@ -356,8 +356,12 @@ interface ConnectOptions {
   direct: boolean;
   timeoutMs: number;
   where: string;
-  /** The roots OpenSSL verifies the handshake against (the verdict is read, never enforced). */
-  secureContext: SecureContext;
+  /**
+   * The roots OpenSSL verifies the handshake against (the verdict is read, never enforced). A
+   * function: the first secure context of a process costs tens of milliseconds (Node builds its
+   * root store then), which a probe spends while the server answers the SSLRequest.
+   */
+  secureContext: () => SecureContext;
 }
 
 /** OpenSSL's verdicts about dates, left to the expiry checks (which use the injected clock). */
@@ -462,7 +466,7 @@ function connectTls(o: ConnectOptions): Promise<Attempt> {
       // Never rejected here: the verdict (socket.authorized) is read after the handshake, next to
       // the chain checks of verifyChain, so that every reason can be reported.
       tlsSocket = tlsConnect({
-        socket: raw, servername: o.servername, rejectUnauthorized: false, secureContext: o.secureContext,
+        socket: raw, servername: o.servername, rejectUnauthorized: false, secureContext: o.secureContext(),
         // The name is checked by checkName, with libpq's rules rather than Node's.
         checkServerIdentity: () => undefined,
         ALPNProtocols: o.direct ? ['postgresql'] : undefined,
@@ -524,6 +528,9 @@ function connectTls(o: ConnectOptions): Promise<Attempt> {
       raw.on('data', onData);
       raw.once('end', onEnd);
       raw.write(SSL_REQUEST);
+      // Made during the round trip rather than after it. An answer that arrives meanwhile is read
+      // afterwards, and the window for injected bytes only starts then, with a fresh clock.
+      o.secureContext();
     });
   });
 }
@@ -603,7 +610,7 @@ function verifyChain(served: X509Certificate[], anchors: AnchorSet, now: Date, s
   const leaf = served[0] as X509Certificate;
   const valid = (c: X509Certificate): number => Number(Date.parse(c.validTo) > now.getTime() && Date.parse(c.validFrom) <= now.getTime());
   const walk = (cert: X509Certificate, path: X509Certificate[]): X509Certificate[] | undefined => {
-    if (anchors.has(cert.fingerprint256) && isSelfIssued(cert)) return path;
+    if (isSelfIssued(cert) && anchors.has(cert.fingerprint256)) return path;
     if (path.length > MAX_CHAIN_DEPTH) return undefined;
     const seen = new Set(path.map((c) => c.fingerprint256));
     const candidates = (pool: readonly X509Certificate[]): X509Certificate[] =>

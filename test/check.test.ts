@@ -886,7 +886,7 @@ describe('--output', () => {
           seen.set(`error ${(error as NodeJS.ErrnoException).code}`, 1);
           continue;
         }
-        const kind = text === old ? 'old' : text.endsWith('\n') && text.includes('pgcerts_cert_status{') && text.trimEnd().split('\n').at(-1)?.startsWith('pgcerts_cert_status{') ? `new ${text.length}` : `partial ${text.length}`;
+        const kind = text === old ? 'old' : text.endsWith('\n') && text.includes('pgcerts_cert_status{') && text.trimEnd().split('\n').at(-1)?.startsWith('pgcerts_cert_unpinned{') ? `new ${text.length}` : `partial ${text.length}`;
         seen.set(kind, (seen.get(kind) ?? 0) + 1);
         await new Promise((resolve) => setImmediate(resolve));
       }
