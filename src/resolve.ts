@@ -227,6 +227,11 @@ export async function getSecureConnectionString(input: string, options: ResolveO
   return secureConnectionString(input, resolved.path, resolved.sslmode === 'verify-ca' ? 'verify-ca' : 'verify-full');
 }
 
+function stampsHold(stamps: ReadonlyArray<[path: string, stamp: string]>): boolean {
+  for (const [path, stamp] of stamps) if (stampOf(path) !== stamp) return false;
+  return true;
+}
+
 interface ResolveMemo {
   result: RootCertForHost;
   /** The bundle's text, once read. */
@@ -242,17 +247,18 @@ const resolveMemos = new WeakMap<object, Map<string, ResolveMemo>>();
 // Enough for a fleet's hosts in one exporter; the oldest answer goes first.
 const MAX_RESOLVE_MEMOS = 4096;
 
+/** What `stat` says of a path, as a string that changes whenever its content, identity, owner or mode can have. */
 function stampOf(path: string): string {
   const stat = statSync(path, { throwIfNoEntry: false });
-  return stat ? `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeMs}:${stat.ctimeMs}:${stat.mode}:${stat.uid}` : '-';
+  return stat ? `${stat.ino} ${stat.size} ${stat.mtimeMs} ${stat.ctimeMs} ${stat.mode} ${stat.uid} ${stat.dev}` : '-';
 }
 
 /**
  * {@link getSslRootCert}, remembered for a host whose answer came from the cache or an import with
- * no warning, for as long as nothing it rests on changes: the cache directory, the provider's
- * directory (a new import, a refetch or a removal renames a file in it), the bundle and its
- * metadata (an edit in place, a changed owner or mode), and the clock within the copy's freshness
- * and its certificates' validity. Such a repeat costs a few `stat` calls instead of reading the
+ * no warning, for as long as nothing it rests on changes: the cache directory (owner, mode, a
+ * replacement), the provider's directory (a new import, a refetch or a removal renames a file in
+ * it), the bundle (an edit in place, a changed owner or mode), and the clock within the copy's
+ * freshness and its certificates' validity. Such a repeat costs a few `stat` calls instead of reading the
  * imports, the metadata and the bundle again (`getPgSslOptions` per connection, a probe per host).
  * Anything else (a download, a warning, an error) is worked out afresh each time.
  */
@@ -263,22 +269,25 @@ export async function getSslRootCertCached(input: string, options: ResolveOption
     memos = new Map();
     resolveMemos.set(registry, memos);
   }
-  const cacheDir = resolvePath(options.cacheDir ?? getCacheDir());
-  const key = JSON.stringify([cacheDir, options.maxAgeDays ?? 7, input]);
+  const given = options.cacheDir ?? getCacheDir();
+  const key = `${options.maxAgeDays ?? 7}\0${given}\0${input}`;
   const now = (options.now ?? new Date()).getTime();
   const known = memos.get(key);
-  if (known && now >= known.validFrom && now < known.validUntil && known.stamps.every(([path, stamp]) => stampOf(path) === stamp)) {
+  if (known && now >= known.validFrom && now < known.validUntil && stampsHold(known.stamps)) {
     if (known.ca === undefined) known.ca = readFileSync(known.result.path, 'utf8');
     return { ...known.result, warnings: [], ca: known.ca };
   }
   memos.delete(key);
+  const cacheDir = resolvePath(given);
   const memorable = (r: RootCertForHost): boolean => r.warnings.length === 0 && (r.origin === 'cache' || r.origin === 'import') && r.path.endsWith('.pem');
   const first = await getSslRootCert(input, { ...options, registry });
   if (!memorable(first)) return first;
   // The answer is remembered only when a second resolution, between two identical looks at the
   // files, gives the same one: a fetch or an import racing with the first cannot be captured.
   const metaPath = first.path.replace(/\.pem$/, '.json');
-  const paths = [cacheDir, dirname(first.path), first.path, metaPath];
+  // Not the metadata: it is replaced by a rename (which the provider's directory shows), and what is
+  // handed out is the bundle, verified against it when remembered.
+  const paths = [cacheDir, dirname(first.path), first.path];
   const before = paths.map(stampOf);
   const result = await getSslRootCert(input, { ...options, registry });
   const window = readValidity(metaPath, result.origin === 'cache' ? (options.maxAgeDays ?? 7) * DAY_MS : Infinity);
