@@ -24,7 +24,8 @@ const arg = (name, fallback) => {
 const RUNS = arg('--runs', 40);
 const SECONDS = arg('--seconds', 2);
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const BIN = join(root, 'dist', 'pgcerts.cjs');
+// PGCERTS_BENCH_BIN measures another build of the CLI (such as the code before a change) with the same script.
+const BIN = process.env.PGCERTS_BENCH_BIN ?? join(root, 'dist', 'pgcerts.cjs');
 const RDS_HOST = 'mydb.abc123xyz.eu-west-1.rds.amazonaws.com';
 
 // The test helpers are TypeScript; bundle them once so this script can use the same local servers.

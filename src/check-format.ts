@@ -1,6 +1,6 @@
 // The three outputs of `pgcerts check`: a table for people, JSON, and the Prometheus text
 // exposition format for node_exporter's textfile collector. Pure functions of a CheckReport.
-import { CHECK_EXIT_CODES, commonName, rankStatus, type CheckReport, type CheckStatus } from './check.js';
+import { CHECK_EXIT_CODES, commonName, rankStatus, type CheckReport, type CheckStatus, type ServerCheck } from './check.js';
 import { jsonText } from './json-text.js';
 
 /** Options of {@link formatText}. */
@@ -154,6 +154,46 @@ function formatLabels(labels: Record<string, string>): string {
 
 type Sample = [labels: Record<string, string>, value: number];
 
+/** Families in the text exposition format, each with HELP and TYPE, each series once. */
+function createExposition(): { family(name: string, help: string, samples: Sample[], type?: 'gauge' | 'counter'): void; text(): string } {
+  const lines: string[] = [];
+  const series = new Set<string>();
+  return {
+    family(name, help, samples, type = 'gauge') {
+      if (samples.length === 0) return;
+      lines.push(`# HELP ${name} ${escapeHelp(help)}`, `# TYPE ${name} ${type}`);
+      for (const [labels, value] of samples) {
+        const line = `${name}${formatLabels(labels)}`;
+        if (series.has(line)) continue;
+        series.add(line);
+        lines.push(`${line} ${Number.isInteger(value) ? String(value) : value.toFixed(3)}`);
+      }
+    },
+    text: () => `${lines.join('\n')}\n`,
+  };
+}
+
+type Exposition = ReturnType<typeof createExposition>;
+
+/** The target and certificate families, shared by `check --format prometheus` and the exporter's `/probe`. */
+function addTargetFamilies(out: Exposition, targets: CheckReport['targets'], certificates: CheckReport['certificates'], now: number): void {
+  out.family('pgcerts_target_status', 'Status of each checked target: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.',
+    targets.map((t) => [{ kind: t.kind, target: t.name }, CHECK_EXIT_CODES[t.status]]));
+  out.family('pgcerts_probe_success', 'Whether the TLS handshake with the PostgreSQL server completed and it sent a certificate (1) or not (0).',
+    targets.filter((t) => t.kind === 'host').map((t) => [{ host: t.name }, t.probeSuccess ? 1 : 0]));
+  const certLabels = (c: CheckReport['certificates'][number]): Record<string, string> => ({
+    kind: c.kind, target: c.target, provider: c.provider ?? '', source: c.source, subject: c.subject, sha256: c.sha256,
+  });
+  out.family('pgcerts_cert_not_after_timestamp_seconds', 'NotAfter of the certificate, in seconds since the Unix epoch.',
+    certificates.map((c) => [certLabels(c), Math.floor(Date.parse(c.notAfter) / 1000)]));
+  out.family('pgcerts_cert_expires_in_seconds', 'Seconds from the check until the certificate expires; negative once expired.',
+    certificates.map((c) => [certLabels(c), Math.floor((Date.parse(c.notAfter) - now) / 1000)]));
+  out.family('pgcerts_cert_status', 'Status of the certificate in its target: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.',
+    certificates.map((c) => [certLabels(c), CHECK_EXIT_CODES[c.status]]));
+  out.family('pgcerts_cert_unpinned', 'Whether the certificate is a CA of a provider-wide trust that the registry does not pin (1) or not (0).',
+    certificates.map((c) => [certLabels(c), c.codes.includes('unpinned') ? 1 : 0]));
+}
+
 /**
  * The report in the Prometheus text exposition format (version 0.0.4), for node_exporter's
  * textfile collector: gauges named like ssl_exporter's and x509-certificate-exporter's, no
@@ -162,41 +202,47 @@ type Sample = [labels: Record<string, string>, value: number];
  * - `pgcerts_check_status` (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN) and `pgcerts_check_timestamp_seconds`
  * - `pgcerts_registry_info{version}` and `pgcerts_registry_age_seconds`
  * - `pgcerts_target_status{kind,target}` and `pgcerts_probe_success{host}`
- * - `pgcerts_cert_not_after_timestamp_seconds`, `pgcerts_cert_expires_in_seconds` and
- *   `pgcerts_cert_status`, labelled `{kind,target,provider,source,subject,sha256}`
+ * - `pgcerts_cert_not_after_timestamp_seconds`, `pgcerts_cert_expires_in_seconds`,
+ *   `pgcerts_cert_status` and `pgcerts_cert_unpinned`, labelled `{kind,target,provider,source,subject,sha256}`
  */
 export function formatPrometheus(report: CheckReport): string {
   const now = Date.parse(report.checkedAt);
-  const lines: string[] = [];
-  const series = new Set<string>();
-  const family = (name: string, help: string, samples: Sample[]): void => {
-    if (samples.length === 0) return;
-    lines.push(`# HELP ${name} ${escapeHelp(help)}`, `# TYPE ${name} gauge`);
-    for (const [labels, value] of samples) {
-      const line = `${name}${formatLabels(labels)}`;
-      if (series.has(line)) continue;
-      series.add(line);
-      lines.push(`${line} ${Number.isInteger(value) ? String(value) : value.toFixed(3)}`);
-    }
-  };
-  family('pgcerts_check_status', 'Overall status of the pgcerts check: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.', [[{}, report.exitCode]]);
-  family('pgcerts_check_timestamp_seconds', 'When the pgcerts check ran, in seconds since the Unix epoch.', [[{}, Math.floor(now / 1000)]]);
-  family('pgcerts_registry_info', 'The pgcerts registry version used by the check (always 1).', [[{ version: report.registry.version }, 1]]);
+  const out = createExposition();
+  out.family('pgcerts_check_status', 'Overall status of the pgcerts check: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.', [[{}, report.exitCode]]);
+  out.family('pgcerts_check_timestamp_seconds', 'When the pgcerts check ran, in seconds since the Unix epoch.', [[{}, Math.floor(now / 1000)]]);
+  out.family('pgcerts_registry_info', 'The pgcerts registry version used by the check (always 1).', [[{ version: report.registry.version }, 1]]);
   const checked = report.registry.checked === null ? NaN : Date.parse(`${report.registry.checked}T00:00:00Z`);
-  family('pgcerts_registry_age_seconds', 'Seconds since the newest fact in the pgcerts registry was checked against its source.',
+  out.family('pgcerts_registry_age_seconds', 'Seconds since the newest fact in the pgcerts registry was checked against its source.',
     Number.isNaN(checked) ? [] : [[{}, Math.max(0, Math.floor((now - checked) / 1000))]]);
-  family('pgcerts_target_status', 'Status of each checked target: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.',
-    report.targets.map((t) => [{ kind: t.kind, target: t.name }, CHECK_EXIT_CODES[t.status]]));
-  family('pgcerts_probe_success', 'Whether the TLS handshake with the PostgreSQL server completed and it sent a certificate (1) or not (0).',
-    report.targets.filter((t) => t.kind === 'host').map((t) => [{ host: t.name }, t.probeSuccess ? 1 : 0]));
-  const certLabels = (c: CheckReport['certificates'][number]): Record<string, string> => ({
-    kind: c.kind, target: c.target, provider: c.provider ?? '', source: c.source, subject: c.subject, sha256: c.sha256,
-  });
-  family('pgcerts_cert_not_after_timestamp_seconds', 'NotAfter of the certificate, in seconds since the Unix epoch.',
-    report.certificates.map((c) => [certLabels(c), Math.floor(Date.parse(c.notAfter) / 1000)]));
-  family('pgcerts_cert_expires_in_seconds', 'Seconds from the check until the certificate expires; negative once expired.',
-    report.certificates.map((c) => [certLabels(c), Math.floor((Date.parse(c.notAfter) - now) / 1000)]));
-  family('pgcerts_cert_status', 'Status of the certificate in its target: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.',
-    report.certificates.map((c) => [certLabels(c), CHECK_EXIT_CODES[c.status]]));
-  return `${lines.join('\n')}\n`;
+  addTargetFamilies(out, report.targets, report.certificates, now);
+  return out.text();
+}
+
+/** Options of {@link formatProbePrometheus}. */
+export interface ProbeMetricsOptions {
+  /** How long the probe took, in seconds (`pgcerts_probe_duration_seconds`). */
+  durationSeconds: number;
+  /** Extra families the exporter adds about itself, appended as given. */
+  extra?: Array<{ name: string; help: string; samples: Sample[]; type?: 'gauge' | 'counter' }>;
+}
+
+/**
+ * One server's check in the text exposition format, for the exporter's `/probe` (the
+ * multi-target pattern of blackbox_exporter): `pgcerts_probe_success`, `pgcerts_probe_duration_seconds`,
+ * `pgcerts_target_status` and the certificate families of {@link formatPrometheus}, with the same
+ * names and labels.
+ */
+export function formatProbePrometheus(check: ServerCheck, options: ProbeMetricsOptions): string {
+  const out = createExposition();
+  out.family('pgcerts_probe_duration_seconds', 'How long the probe took, from its connection to its verdict, in seconds.', [[{}, options.durationSeconds]]);
+  addTargetFamilies(out, [check.target], check.certificates, Date.parse(check.checkedAt));
+  for (const extra of options.extra ?? []) out.family(extra.name, extra.help, extra.samples, extra.type);
+  return out.text();
+}
+
+/** Families in the text exposition format, for the exporter's own metrics after a report's. */
+export function formatFamilies(families: NonNullable<ProbeMetricsOptions['extra']>): string {
+  const out = createExposition();
+  for (const f of families) out.family(f.name, f.help, f.samples, f.type);
+  return families.length === 0 ? '' : out.text();
 }

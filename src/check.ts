@@ -4,10 +4,12 @@
 import { basename, resolve as resolvePath } from 'node:path';
 import { BundleCache, getCacheDir, type CacheEntry, type CacheKey, type CacheMeta } from './cache.js';
 import { PgcertsError } from './errors.js';
+import { quoteInput } from './redact.js';
 import { MAX_CA_FILE_BYTES, describeReadError, readRegularFile } from './read-file.js';
 import type { DownloadOptions } from './download.js';
 import type { ProbeProblemCode, ProbeReport } from './probe.js';
 import { getBundledRegistry, type Registry } from './registry.js';
+import { createLimiter, type Limiter } from './limiter.js';
 import { STATUS_EXIT_CODES, rankStatus, worseStatus, type MonitoringStatus } from './status.js';
 import type { CertificateStatus, Cite, HistoryEntry, PinnedCertificate, Provider } from './registry-types.js';
 import { ACCOUNT_SOURCE, IMPORT_SOURCE, OFFLINE_SOURCE, findSource, isDownloadable, selectTrust } from './sources.js';
@@ -163,6 +165,14 @@ export interface CheckHost {
   host: string;
   /** Default 5432. */
   port?: number;
+  /** Connect to this address, still verifying `host`; overrides {@link CheckOptions.hostaddr}. */
+  hostaddr?: string;
+  /** Verify against this provider's bundle although the name does not name it (an IP address, an alias). */
+  provider?: string;
+  /** PostgreSQL 17+ direct TLS (ALPN `postgresql`, no SSLRequest). */
+  direct?: boolean;
+  /** This probe's timeout, overriding {@link CheckOptions.timeoutMs}. */
+  timeoutMs?: number;
 }
 
 /** Options of {@link runChecks}. */
@@ -183,8 +193,13 @@ export interface CheckOptions {
   hostaddr?: string;
   /** Verify hosts against this CA file instead of the registry's bundle. */
   sslrootcert?: string;
-  /** For each probe; default 10 s. */
+  /** For each probe, from the moment its connection starts; default 10 s. */
   timeoutMs?: number;
+  /**
+   * Probes in flight at once (default {@link DEFAULT_CHECK_CONCURRENCY}); the others wait, and
+   * their timeouts start only when they connect. A limiter shared with other work may be given.
+   */
+  concurrency?: number | Limiter;
   /** WARNING when a certificate expires within this many days (default 30). */
   warnDays?: number;
   /** CRITICAL when a certificate expires within this many days (default 14). */
@@ -212,6 +227,13 @@ export interface CheckOptions {
 }
 
 const DAY_MS = 86_400_000;
+/**
+ * Probes `check` runs at once unless told otherwise. Each waits about one round trip for the
+ * SSLRequest answer, 50 ms for injected bytes and one for the handshake, and costs well under a
+ * millisecond of CPU, so 64 keep a core busy with servers tens of milliseconds away without
+ * letting a probe's timer run while it waits for the CPU (see BENCHMARKS.md).
+ */
+export const DEFAULT_CHECK_CONCURRENCY = 64;
 /** Exit codes of the monitoring convention. */
 export const CHECK_EXIT_CODES = STATUS_EXIT_CODES;
 export { rankStatus, worseStatus };
@@ -285,11 +307,13 @@ export async function runChecks(options: CheckOptions = {}): Promise<CheckReport
   }
   const seen = new Set<string>();
   const hostTargets: Array<Promise<Built>> = [];
+  const limiter = hosts.length === 0 ? undefined
+    : typeof options.concurrency === 'object' ? options.concurrency : createLimiter(options.concurrency ?? DEFAULT_CHECK_CONCURRENCY);
   for (const spec of hosts) {
     const key = `${spec.host.toLowerCase()}:${spec.port ?? 5432}`;
     if (seen.has(key)) continue;
     seen.add(key);
-    hostTargets.push(checkHost(ctx, options, spec));
+    hostTargets.push((limiter as Limiter).run(() => checkHost(ctx, options, spec)));
   }
   await Promise.all(pending);
   built.push(...(await Promise.all(hostTargets)));
@@ -301,11 +325,7 @@ export async function runChecks(options: CheckOptions = {}): Promise<CheckReport
     (built[built.length - 1] as Built).target.problems.push(...rotations.map(({ code, message }) => ({ code, status: 'WARNING' as const, message })));
   }
 
-  for (const { target, rows } of built) {
-    target.certificates = rows.length;
-    target.problems.sort((a, b) => rankStatus(b.status) - rankStatus(a.status));
-    target.status = [...target.problems.map((p) => p.status), ...rows.map((r) => r.status)].reduce<CheckStatus>(worseStatus, 'OK');
-  }
+  built.forEach(settleTarget);
   const targets = built.map((b) => b.target);
   const certificates = built.flatMap((b) => b.rows).sort(compareRows);
   const status = targets.reduce<CheckStatus>((worst, t) => worseStatus(worst, t.status), 'OK');
@@ -321,6 +341,74 @@ export async function runChecks(options: CheckOptions = {}): Promise<CheckReport
     targets,
     certificates,
   };
+}
+
+/**
+ * Read a host list, the format of `pgcerts check --hosts-file`: one `host`, `host:port` or
+ * `[v6]:port` per line; blank lines and everything from a `#` that starts a line or follows white
+ * space are ignored. A bad line is refused with its number, before anything is probed.
+ * @throws PgcertsError `INVALID_INPUT` naming `source`, the line number and what is wrong.
+ * @example parseHostList('db1.example.com\n# staging\ndb2.example.com:6432\n', 'hosts.txt')
+ */
+export async function parseHostList(text: string, source: string): Promise<CheckHost[]> {
+  const { parseHostPort } = await import('./connection.js');
+  const hosts: CheckHost[] = [];
+  const lines = text.split(/\r?\n/);
+  lines.forEach((raw, index) => {
+    const line = raw.replace(/(?:^|\s)#.*$/, '').trim();
+    if (line === '') return;
+    const where = `${source}, line ${index + 1}`;
+    if (/\s/.test(line)) throw new PgcertsError('INVALID_INPUT', `${where} holds more than one word (${quoteInput(line)}); write one host[:port] per line.`);
+    try {
+      hosts.push(parseHostPort(line, where));
+    } catch (error) {
+      if (error instanceof PgcertsError) throw new PgcertsError('INVALID_INPUT', error.message, { cause: error });
+      throw error;
+    }
+  });
+  return hosts;
+}
+
+/** A target's problems worst first, its row count and its status, the worst of both. */
+function settleTarget({ target, rows }: Built): void {
+  target.certificates = rows.length;
+  target.problems.sort((a, b) => rankStatus(b.status) - rankStatus(a.status));
+  target.status = [...target.problems.map((p) => p.status), ...rows.map((r) => r.status)].reduce<CheckStatus>(worseStatus, 'OK');
+}
+
+/** One server checked by {@link checkServer}: its target and certificate rows, as in a {@link CheckReport}. */
+export interface ServerCheck {
+  checkedAt: string;
+  target: CheckTarget;
+  /** Worst first, then fewest days left. */
+  certificates: CheckedCertificate[];
+}
+
+const contexts = new WeakMap<Registry, Context['pins']>();
+
+/**
+ * Check one live server as {@link runChecks} checks a host (the same target, rows and codes),
+ * without the cache, file and registry-age parts: what the exporter's `/probe` runs per scrape.
+ * `options.hosts`, `files`, `providers` and `concurrency` are ignored.
+ * @throws PgcertsError `INVALID_INPUT` (thresholds, the host), `UNKNOWN_PROVIDER`, and
+ *   `INVALID_INPUT` when `sslrootcert` cannot be read.
+ */
+export async function checkServer(spec: CheckHost, options: CheckOptions = {}): Promise<ServerCheck> {
+  const warnDays = options.warnDays ?? 30;
+  const criticalDays = options.criticalDays ?? 14;
+  for (const [name, days] of [['warnDays', warnDays], ['criticalDays', criticalDays]] as const) {
+    if (!Number.isInteger(days) || days < 0) throw new PgcertsError('INVALID_INPUT', `${name} "${days}" is not a whole number of days from 0 up; fix it.`);
+  }
+  const registry = options.registry ?? getBundledRegistry();
+  let pins = contexts.get(registry);
+  if (!pins) {
+    pins = indexPins(registry);
+    contexts.set(registry, pins);
+  }
+  const now = options.now ?? new Date();
+  const built = await checkHost({ registry, now, warnDays, criticalDays, pins }, options, spec);
+  settleTarget(built);
+  return { checkedAt: now.toISOString(), target: built.target, certificates: built.rows.sort(compareRows) };
 }
 
 /** Worst first, then fewest days left, then by target and subject (a stable order). */
@@ -700,7 +788,8 @@ async function checkFile(ctx: Context, path: string): Promise<Built> {
 async function checkHost(ctx: Context, options: CheckOptions, spec: CheckHost): Promise<Built> {
   const { probeServer } = await import('./probe.js');
   const report: ProbeReport = await probeServer({
-    host: spec.host, port: spec.port, hostaddr: options.hostaddr, sslrootcert: options.sslrootcert, timeoutMs: options.timeoutMs,
+    host: spec.host, port: spec.port, hostaddr: spec.hostaddr ?? options.hostaddr, provider: spec.provider, direct: spec.direct,
+    sslrootcert: options.sslrootcert, timeoutMs: spec.timeoutMs ?? options.timeoutMs,
     warnDays: ctx.warnDays, criticalDays: ctx.criticalDays, registry: ctx.registry, cacheDir: options.cacheDir, mirror: options.mirror,
     download: options.download, now: ctx.now,
   });
@@ -894,6 +983,9 @@ function checkRegistry(ctx: Context, age: ReturnType<typeof findRegistryAge>, ma
   return { target, rows: [] };
 }
 
+/** Target names a summary lists per problem before it counts the rest. */
+const SUMMARY_NAMES = 10;
+
 /** One line: the problems, worst first, or what is fine. */
 function summarize(targets: CheckTarget[], rows: CheckedCertificate[], warnDays: number, criticalDays: number): string {
   const count = (test: (r: CheckedCertificate) => boolean): number => rows.filter(test).length;
@@ -933,7 +1025,9 @@ function summarize(targets: CheckTarget[], rows: CheckedCertificate[], warnDays:
   }
   for (const [code, group] of groups) {
     const phrase = code === 'registry-stale' ? 'registry data is stale' : code === 'registry-pin-expired' ? 'registry pins expired since it was checked' : code.replace(/-/g, ' ');
-    items.push({ status: group.status, count: false, text: () => (group.names.length > 0 ? `${phrase} (${group.names.join(', ')})` : phrase) });
+    // A fleet's worth of names would make the one status line unreadable: the first few, and a count.
+    const names = group.names.length > SUMMARY_NAMES ? `${group.names.slice(0, SUMMARY_NAMES).join(', ')} and ${group.names.length - SUMMARY_NAMES} more` : group.names.join(', ');
+    items.push({ status: group.status, count: false, text: () => (group.names.length > 0 ? `${phrase} (${names})` : phrase) });
   }
   // Worst first; within one status, certificate counts before target problems (a stable sort).
   items.sort((a, b) => rankStatus(b.status) - rankStatus(a.status));

@@ -99,8 +99,12 @@ export {
 } from './probe.js';
 export {
   runChecks,
+  checkServer,
+  parseHostList,
   findRegistryAge,
   CHECK_EXIT_CODES,
+  DEFAULT_CHECK_CONCURRENCY,
+  type ServerCheck,
   type CheckOptions,
   type CheckReport,
   type CheckStatus,
@@ -113,7 +117,18 @@ export {
   type CheckRegistryInfo,
   type CheckHost,
 } from './check.js';
-export { formatText, formatJson, formatPrometheus, escapeLabelValue, type FormatTextOptions } from './check-format.js';
+export { formatText, formatJson, formatPrometheus, formatProbePrometheus, escapeLabelValue, type FormatTextOptions, type ProbeMetricsOptions } from './check-format.js';
+export {
+  createExporter,
+  startExporter,
+  formatAlertRules,
+  DEFAULT_SERVE_PORT,
+  type Exporter,
+  type ExporterOptions,
+  type StartExporterOptions,
+  type RunningExporter,
+} from './serve.js';
+export { createLimiter, type Limiter } from './limiter.js';
 export { STATUS_EXIT_CODES, rankStatus, worseStatus, type MonitoringStatus } from './status.js';
 export { diagnoseForDriver, type DriverDiagnosis } from './doctor.js';
 export {

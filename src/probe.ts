@@ -1,8 +1,9 @@
-import { X509Certificate } from 'node:crypto';
+import type { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isIP, connect as netConnect, type Socket } from 'node:net';
 import { resolve as resolvePath } from 'node:path';
-import { connect as tlsConnect, rootCertificates, type DetailedPeerCertificate, type TLSSocket } from 'node:tls';
+import { connect as tlsConnect, type SecureContext, type TLSSocket } from 'node:tls';
+import { createAnchorSet, getPublicRootSet, readAnchorFile, type AnchorSet } from './anchors.js';
 import { summarizeCertificate, type CertificateSummary } from './certificate.js';
 import { PgcertsError, UPDATE_HOW } from './errors.js';
 import { MAX_CA_FILE_BYTES, describeReadError, readRegularFile } from './read-file.js';
@@ -12,7 +13,7 @@ import { parseCertificates } from './pem.js';
 import { quoteInput } from './redact.js';
 import { getBundledRegistry, type Registry } from './registry.js';
 import type { CertificateStatus, Provider, SslMode } from './registry-types.js';
-import { getSslRootCert, getSslRootCertForProvider, type ResolveOptions } from './resolve.js';
+import { getSslRootCertCached, getSslRootCertForProvider, type ResolveOptions } from './resolve.js';
 import { rankStatus, type MonitoringStatus } from './status.js';
 import { findLookalikePin } from './validate.js';
 
@@ -201,15 +202,15 @@ export async function probeServer(options: ProbeOptions): Promise<ProbeReport> {
   };
   const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
   const bundle = given
-    ? { source: 'sslrootcert' as const, file: given.file, certs: given.certs, provider: undefined, trust: undefined, sslmode: undefined, warnings: [], error: undefined }
+    ? { source: 'sslrootcert' as const, file: given.file, anchors: given.anchors, provider: undefined, trust: undefined, sslmode: undefined, warnings: [], error: undefined }
     : await resolveBundle(host, forced, { ...options, registry, now });
   // The handshake is verified by OpenSSL against the same roots a client would use (the bundle,
   // else the public roots, as sslrootcert=system), so its verdict covers what libpq checks beyond
   // signatures: key usage and serverAuth, CA flags, path lengths, name constraints, weak keys.
-  const anchors = bundle.error === undefined ? bundle.certs : getPublicRoots();
+  const anchors = bundle.error === undefined ? bundle.anchors : getPublicRootSet();
   const attempt = await connectTls({
     host, port, connectTo: options.hostaddr ?? host, direct: options.direct === true, timeoutMs, where,
-    servername: normalized.type === 'name' ? host : undefined, ca: anchors.map((c) => c.toString()),
+    servername: normalized.type === 'name' ? host : undefined, secureContext: () => anchors.secureContext(),
   });
   report.address = attempt.address;
   report.sslResponse = attempt.sslResponse;
@@ -222,7 +223,7 @@ export async function probeServer(options: ProbeOptions): Promise<ProbeReport> {
   try {
     const cipher = socket.getCipher();
     report.tls = { version: socket.getProtocol() ?? 'unknown', cipher: cipher.standardName ?? cipher.name, alpn: socket.alpnProtocol || undefined };
-    served = readServedChain(socket, new Set(anchors.map((c) => c.fingerprint256)));
+    served = readServedChain(socket, anchors);
     opensslError = socket.authorized ? undefined : String(socket.authorizationError ?? 'UNKNOWN');
   } finally {
     // Never send a startup message or credentials: the handshake is all a probe needs. end()
@@ -239,16 +240,16 @@ export async function probeServer(options: ProbeOptions): Promise<ProbeReport> {
     return finish(report, [...problems, { code: 'tls-handshake-failed', status: 'CRITICAL', message: `${where} sent no certificate in the TLS handshake; verify-full cannot work. Configure ssl_cert_file on the server.` }], where);
   }
   report.chain = served.map((cert) => ({ ...summarizeCertificate(cert), subjectAltNames: splitAltNames(cert.subjectAltName), daysLeft: daysLeft(cert, now) }));
-  const bundleTrust = bundle.error === undefined ? verifyChain(served, bundle.certs, now, bundle.source === 'sslrootcert' ? 'the CA file' : 'the bundle') : undefined;
+  const bundleTrust = bundle.error === undefined ? verifyChain(served, bundle.anchors, now, bundle.source === 'sslrootcert' ? 'the CA file' : 'the bundle') : undefined;
   report.bundle = {
     verified: bundleTrust?.verified ?? false,
     reason: bundle.error ?? bundleTrust?.reason,
     anchor: bundleTrust?.anchor && describeAnchor(bundleTrust.anchor, registry, now),
     path: bundleTrust?.path.map((c) => summarizeCertificate(c).subject) ?? [],
     source: bundle.source, file: bundle.file, provider: bundle.provider, trust: bundle.trust, sslmode: bundle.sslmode,
-    certificates: bundle.certs.length, warnings: bundle.warnings,
+    certificates: bundle.anchors.size, warnings: bundle.warnings,
   };
-  const systemTrust = verifyChain(served, getPublicRoots(), now, "Node's public root store");
+  const systemTrust = verifyChain(served, getPublicRootSet(), now, "Node's public root store");
   report.publicRoots = {
     verified: systemTrust.verified, reason: systemTrust.reason, path: systemTrust.path.map((c) => summarizeCertificate(c).subject),
     anchor: systemTrust.anchor && describeAnchor(systemTrust.anchor, registry, now),
@@ -321,23 +322,30 @@ function daysLeft(cert: X509Certificate, now: Date): number {
   return Math.trunc((Date.parse(cert.validTo) - now.getTime()) / DAY_MS) || 0;
 }
 
-function readCaFile(file: string): { file: string; certs: X509Certificate[] } {
-  const path = resolvePath(file);
-  let bytes: Buffer;
-  try {
-    bytes = readRegularFile(path, { maxBytes: MAX_CA_FILE_BYTES });
-  } catch (cause) {
-    if (cause instanceof PgcertsError) throw new PgcertsError('INVALID_INPUT', `Cannot use the CA file given as sslrootcert: ${cause.message}`, { cause });
-    throw new PgcertsError('INVALID_INPUT', `Cannot read the CA file "${file}": ${describeReadError(cause)}. Check the path given as sslrootcert.`, { cause });
-  }
-  return { file: path, certs: parseCertificates(bytes, { name: file }) };
+/**
+ * Read a CA file as `sslrootcert` for probes, to refuse an unusable one before any probe (the
+ * exporter's `--sslrootcert`); later probes reuse the parse while the file stays the same.
+ * @throws PgcertsError `INVALID_INPUT` naming the file and the problem.
+ */
+export function readProbeCaFile(file: string): { path: string; certificates: number } {
+  const { file: path, anchors } = readCaFile(file);
+  return { path, certificates: anchors.size };
 }
 
-let publicRoots: X509Certificate[] | undefined;
-
-function getPublicRoots(): X509Certificate[] {
-  publicRoots ??= rootCertificates.map((pem) => new X509Certificate(pem));
-  return publicRoots;
+/** The `sslrootcert` file, read and parsed once while it stays the same file with the same content. */
+function readCaFile(file: string): { file: string; anchors: AnchorSet } {
+  const path = resolvePath(file);
+  const anchors = readAnchorFile(path, () => {
+    let bytes: Buffer;
+    try {
+      bytes = readRegularFile(path, { maxBytes: MAX_CA_FILE_BYTES });
+    } catch (cause) {
+      if (cause instanceof PgcertsError) throw new PgcertsError('INVALID_INPUT', `Cannot use the CA file given as sslrootcert: ${cause.message}`, { cause });
+      throw new PgcertsError('INVALID_INPUT', `Cannot read the CA file "${file}": ${describeReadError(cause)}. Check the path given as sslrootcert.`, { cause });
+    }
+    return parseCertificates(bytes, { name: file });
+  });
+  return { file: path, anchors };
 }
 
 interface ConnectOptions {
@@ -348,8 +356,12 @@ interface ConnectOptions {
   direct: boolean;
   timeoutMs: number;
   where: string;
-  /** PEM roots OpenSSL verifies the handshake against (the verdict is read, never enforced). */
-  ca: string[];
+  /**
+   * The roots OpenSSL verifies the handshake against (the verdict is read, never enforced). A
+   * function: the first secure context of a process costs tens of milliseconds (Node builds its
+   * root store then), which a probe spends while the server answers the SSLRequest.
+   */
+  secureContext: () => SecureContext;
 }
 
 /** OpenSSL's verdicts about dates, left to the expiry checks (which use the injected clock). */
@@ -454,11 +466,15 @@ function connectTls(o: ConnectOptions): Promise<Attempt> {
       // Never rejected here: the verdict (socket.authorized) is read after the handshake, next to
       // the chain checks of verifyChain, so that every reason can be reported.
       tlsSocket = tlsConnect({
-        socket: raw, servername: o.servername, rejectUnauthorized: false, ca: o.ca,
+        socket: raw, servername: o.servername, rejectUnauthorized: false, secureContext: o.secureContext(),
         // The name is checked by checkName, with libpq's rules rather than Node's.
         checkServerIdentity: () => undefined,
         ALPNProtocols: o.direct ? ['postgresql'] : undefined,
       });
+      // Node builds the detailed peer certificate (every field of every certificate, about half a
+      // millisecond of a probe's CPU) only to hand it to checkServerIdentity, which ignores it
+      // here; the chain is read through getPeerX509Certificate (readServedChain).
+      tlsSocket.getPeerCertificate = (() => ({})) as unknown as TLSSocket['getPeerCertificate'];
       tlsSocket.on('error', (error: NodeJS.ErrnoException) => fail(handshakeProblem(error, o)));
       tlsSocket.once('secureConnect', () => {
         const socket = tlsSocket as TLSSocket;
@@ -512,23 +528,41 @@ function connectTls(o: ConnectOptions): Promise<Attempt> {
       raw.on('data', onData);
       raw.once('end', onEnd);
       raw.write(SSL_REQUEST);
+      // Made during the round trip rather than after it. An answer that arrives meanwhile is read
+      // afterwards, and the window for injected bytes only starts then, with a fresh clock.
+      o.secureContext();
     });
   });
 }
 
 /**
- * The served chain from the server certificate up, each certificate once. Node completes the
- * peer chain from the trust store given to the handshake, so trusted certificates at its top are
- * left out: the list is what the server sent (less any copy of a trusted root it also sent).
+ * The served chain from the server certificate up, each certificate once, linked by issuer as
+ * OpenSSL links a peer chain (a server may send its certificates in any order, and others
+ * besides). Certificates that do not chain are left out, and so are trusted certificates at its
+ * top: the list is what the server sent, less any copy of a trusted root it also sent.
  */
-function readServedChain(socket: TLSSocket, trusted: ReadonlySet<string>): X509Certificate[] {
-  const chain: X509Certificate[] = [];
+function readServedChain(socket: TLSSocket, trusted: AnchorSet): X509Certificate[] {
+  // getPeerX509Certificate's issuerCertificate links give the certificates in the order sent, and
+  // cost a tenth of getPeerCertificate(true), which also describes every field of each one.
+  const sent: X509Certificate[] = [];
   const seen = new Set<string>();
-  let node: DetailedPeerCertificate | undefined = socket.getPeerCertificate(true);
-  while (node?.raw && !seen.has(node.fingerprint256)) {
-    seen.add(node.fingerprint256);
-    chain.push(new X509Certificate(node.raw));
-    node = node.issuerCertificate;
+  let next: X509Certificate | undefined = socket.getPeerX509Certificate();
+  for (let i = 0; next && i < 4 * MAX_CHAIN_DEPTH; i++, next = next.issuerCertificate) {
+    if (seen.has(next.fingerprint256)) continue;
+    seen.add(next.fingerprint256);
+    sent.push(next);
+  }
+  const leaf = sent[0];
+  if (!leaf) return [];
+  const chain = [leaf];
+  let rest = sent.slice(1);
+  for (let top = leaf; chain.length <= MAX_CHAIN_DEPTH && !isSelfIssued(top);) {
+    const current = top;
+    const issuer = rest.find((c) => current.checkIssued(c));
+    if (!issuer) break;
+    chain.push(issuer);
+    rest = rest.filter((c) => c !== issuer);
+    top = issuer;
   }
   while (chain.length > 1 && trusted.has((chain[chain.length - 1] as X509Certificate).fingerprint256)) chain.pop();
   return chain;
@@ -572,17 +606,16 @@ function issues(issuer: X509Certificate, cert: X509Certificate): boolean {
  * so that an expired certificate is reported as expired, not as untrusted; among several issuers
  * the ones valid at `now` are tried first.
  */
-function verifyChain(served: X509Certificate[], anchors: X509Certificate[], now: Date, store: string): ChainResult {
+function verifyChain(served: X509Certificate[], anchors: AnchorSet, now: Date, store: string): ChainResult {
   const leaf = served[0] as X509Certificate;
-  const anchorSet = new Set(anchors.map((c) => c.fingerprint256));
   const valid = (c: X509Certificate): number => Number(Date.parse(c.validTo) > now.getTime() && Date.parse(c.validFrom) <= now.getTime());
   const walk = (cert: X509Certificate, path: X509Certificate[]): X509Certificate[] | undefined => {
-    if (anchorSet.has(cert.fingerprint256) && isSelfIssued(cert)) return path;
+    if (isSelfIssued(cert) && anchors.has(cert.fingerprint256)) return path;
     if (path.length > MAX_CHAIN_DEPTH) return undefined;
     const seen = new Set(path.map((c) => c.fingerprint256));
-    const candidates = (pool: X509Certificate[]): X509Certificate[] =>
+    const candidates = (pool: readonly X509Certificate[]): X509Certificate[] =>
       pool.filter((c) => c.ca && !seen.has(c.fingerprint256) && issues(c, cert)).sort((a, b) => valid(b) - valid(a));
-    for (const issuer of [...candidates(anchors), ...candidates(served.slice(1))]) {
+    for (const issuer of [...candidates(anchors.findIssuers(cert)), ...candidates(served.slice(1))]) {
       const found = walk(issuer, [...path, issuer]);
       if (found) return found;
     }
@@ -594,7 +627,7 @@ function verifyChain(served: X509Certificate[], anchors: X509Certificate[], now:
 }
 
 /** Why no path exists: the highest certificate the served chain reaches, and what the store lacks for it. */
-function explainFailure(served: X509Certificate[], anchors: X509Certificate[], store: string): string {
+function explainFailure(served: X509Certificate[], anchors: AnchorSet, store: string): string {
   let top = served[0] as X509Certificate;
   for (let depth = 0; depth < MAX_CHAIN_DEPTH && !isSelfIssued(top); depth++) {
     const current = top;
@@ -603,20 +636,30 @@ function explainFailure(served: X509Certificate[], anchors: X509Certificate[], s
     top = next;
   }
   const oneLine = (name: string): string => name.split('\n').join(', ');
-  if (anchors.length === 0) return `${store} holds no certificates`;
+  if (anchors.size === 0) return `${store} holds no certificates`;
   if (top !== served[0] && isSelfIssued(top)) return `the server's root "${oneLine(top.subject)}" is not in ${store}`;
-  if (anchors.some((c) => c.subject === top.issuer)) {
+  if (anchors.findIssuers(top).some((c) => c.subject === top.issuer)) {
     return `${store} holds a certificate named "${oneLine(top.issuer)}", but its key did not sign "${oneLine(top.subject)}" (a forgery, or a re-keyed CA)`;
   }
   return `no certificate in ${store} issued "${oneLine(top.issuer)}"`;
 }
 
+const pinIndexes = new WeakMap<Registry, Map<string, PinnedInfo>>();
+
+/** The registry's pin of a fingerprint (the first provider's, in registry order). */
 function findPin(registry: Registry, sha256: string): PinnedInfo | undefined {
-  for (const provider of registry.providers) {
-    const pin = provider.certificates.find((c) => c.sha256 === sha256);
-    if (pin) return { provider: provider.id, status: pin.status, region: pin.region };
+  let index = pinIndexes.get(registry);
+  if (!index) {
+    index = new Map();
+    for (const provider of registry.providers) {
+      for (const pin of provider.certificates) {
+        if (!index.has(pin.sha256)) index.set(pin.sha256, { provider: provider.id, status: pin.status, region: pin.region });
+      }
+    }
+    pinIndexes.set(registry, index);
   }
-  return undefined;
+  const found = index.get(sha256);
+  return found && { ...found };
 }
 
 function describeAnchor(cert: X509Certificate, registry: Registry, now: Date): AnchorCertificate {
@@ -663,10 +706,12 @@ function checkExpiry(path: X509Certificate[], now: Date, warnDays: number, criti
   return problems;
 }
 
+const EMPTY_ANCHORS = createAnchorSet([]);
+
 interface ResolvedBundle {
   source: 'registry';
   file: string | undefined;
-  certs: X509Certificate[];
+  anchors: AnchorSet;
   provider: string | undefined;
   trust: string | undefined;
   sslmode: SslMode | undefined;
@@ -680,19 +725,19 @@ interface ResolvedBundle {
  * Failures to get one are part of the verdict, not exceptions.
  */
 async function resolveBundle(host: string, forced: Provider | undefined, options: ResolveOptions & { registry: Registry }): Promise<ResolvedBundle> {
-  const empty = { source: 'registry' as const, file: undefined, certs: [], provider: forced?.id, trust: undefined, sslmode: undefined, warnings: [] };
+  const empty = { source: 'registry' as const, file: undefined, anchors: EMPTY_ANCHORS, provider: forced?.id, trust: undefined, sslmode: undefined, warnings: [] };
   const found = lookupHost({ host }, { registry: options.registry });
   try {
     let resolved: { path: string; provider: string; trust: string; sslmode: SslMode; warnings: string[] };
     if (found.match && (!forced || found.match.provider === forced.id)) {
-      resolved = await getSslRootCert(host, options);
+      resolved = await getSslRootCertCached(host, options);
     } else if (forced) {
       resolved = await resolveForProvider(forced, host, options);
     } else {
       return { ...empty, error: found.hint ?? 'No provider claims this host.' };
     }
-    const certs = parseCertificates(readFileSync(resolved.path), { name: resolved.path });
-    return { ...empty, file: resolved.path, certs, provider: resolved.provider, trust: resolved.trust, sslmode: resolved.sslmode, warnings: resolved.warnings, error: undefined };
+    const anchors = readAnchorFile(resolved.path, (path) => parseCertificates(readFileSync(path), { name: path }));
+    return { ...empty, file: resolved.path, anchors, provider: resolved.provider, trust: resolved.trust, sslmode: resolved.sslmode, warnings: resolved.warnings, error: undefined };
   } catch (error) {
     if (!(error instanceof PgcertsError)) throw error;
     return { ...empty, error: error.message };

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { PgcertsError, UPDATE_HOW } from './errors.js';
@@ -163,6 +163,34 @@ export function validateRegistryData(data: RegistryData, path: string): void {
     const more = problems.length > 3 ? ` (and ${problems.length - 3} more)` : '';
     throw new PgcertsError('REGISTRY_INVALID', `Registry "${path}" is invalid: ${problems.slice(0, 3).join('; ')}${more}. Fix the provider files and rebuild with \`npm run registry:build\`.`);
   }
+}
+
+/**
+ * The bundled registry's version, read from the head of its file: the build writes
+ * `{"schemaVersion":"...","version":"...",` first. `undefined` when the head does not read so
+ * (then load the registry to find out why).
+ */
+export function readBundledRegistryVersion(): string | undefined {
+  let head: string;
+  try {
+    const fd = openSync(BUNDLED_REGISTRY_PATH, 'r');
+    try {
+      const buffer = Buffer.alloc(256);
+      head = buffer.subarray(0, readSync(fd, buffer, 0, buffer.length, 0)).toString('utf8');
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return undefined;
+  }
+  const m = /^\{"schemaVersion":"([^"\\]+)","version":"([^"\\]+)","contentSha256":"[0-9a-f]{64}","providers":\[/.exec(head);
+  if (!m) return undefined;
+  try {
+    checkSchemaVersion(m[1], BUNDLED_REGISTRY_PATH);
+  } catch {
+    return undefined;
+  }
+  return m[2];
 }
 
 let bundled: Registry | undefined;

@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { readFileSync, statSync } from 'node:fs';
+import { dirname, resolve as resolvePath } from 'node:path';
 import { BundleCache, getCacheDir, isCacheReadOnlyError, type CacheEntry, type CacheKey, type CacheMeta } from './cache.js';
 import { PgcertsError } from './errors.js';
 import type { FetchOptions } from './fetch.js';
@@ -273,8 +273,8 @@ export interface PgSslOptions {
  * @example new pg.Client({ host, ssl: await getPgSslOptions(host) })
  */
 export async function getPgSslOptions(host: string, options: ResolveOptions & { hostaddr?: string } = {}): Promise<PgSslOptions> {
-  const resolved = await getSslRootCert(host, options);
-  const ssl: PgSslOptions = { ca: readFileSync(resolved.path, 'utf8'), rejectUnauthorized: true };
+  const resolved = await getSslRootCertCached(host, options);
+  const ssl: PgSslOptions = { ca: resolved.ca ?? readFileSync(resolved.path, 'utf8'), rejectUnauthorized: true };
   if (options.hostaddr !== undefined) ssl.servername = resolved.host;
   return ssl;
 }
@@ -287,4 +287,105 @@ export async function getSecureConnectionString(input: string, options: ResolveO
   const { secureConnectionString } = await import('./connection.js');
   const resolved = await getSslRootCert(input, options);
   return secureConnectionString(input, resolved.path, resolved.sslmode === 'verify-ca' ? 'verify-ca' : 'verify-full');
+}
+
+function stampsHold(stamps: ReadonlyArray<[path: string, stamp: string]>): boolean {
+  for (const [path, stamp] of stamps) if (stampOf(path) !== stamp) return false;
+  return true;
+}
+
+interface ResolveMemo {
+  result: RootCertForHost;
+  /** The bundle's text, once read. */
+  ca: string | undefined;
+  /** Files and directories the answer depends on, and how they looked. */
+  stamps: Array<[path: string, stamp: string]>;
+  /** The answer holds for `now` in [validFrom, validUntil) (ms): a cached download ages out, a certificate expires. */
+  validFrom: number;
+  validUntil: number;
+}
+
+const resolveMemos = new WeakMap<object, Map<string, ResolveMemo>>();
+// Enough for a fleet's hosts in one exporter; the oldest answer goes first.
+const MAX_RESOLVE_MEMOS = 4096;
+
+/** What `stat` says of a path, as a string that changes whenever its content, identity, owner or mode can have. */
+function stampOf(path: string): string {
+  const stat = statSync(path, { throwIfNoEntry: false });
+  return stat ? `${stat.ino} ${stat.size} ${stat.mtimeMs} ${stat.ctimeMs} ${stat.mode} ${stat.uid} ${stat.dev}` : '-';
+}
+
+/**
+ * {@link getSslRootCert}, remembered for a host whose answer came from the cache or an import with
+ * no warning, for as long as nothing it rests on changes: the cache directory (owner, mode, a
+ * replacement), the provider's directory (a new import, a refetch or a removal renames a file in
+ * it), the bundle (an edit in place, a changed owner or mode), and the clock within the copy's
+ * freshness and its certificates' validity. Such a repeat costs a few `stat` calls instead of reading the
+ * imports, the metadata and the bundle again (`getPgSslOptions` per connection, a probe per host).
+ * Anything else (a download, a warning, an error) is worked out afresh each time.
+ */
+export async function getSslRootCertCached(input: string, options: ResolveOptions = {}): Promise<RootCertForHost & { ca?: string }> {
+  const registry = options.registry ?? getBundledRegistry();
+  let memos = resolveMemos.get(registry);
+  if (!memos) {
+    memos = new Map();
+    resolveMemos.set(registry, memos);
+  }
+  const given = options.cacheDir ?? getCacheDir();
+  const key = `${options.maxAgeDays ?? 7}\0${given}\0${input}`;
+  const now = (options.now ?? new Date()).getTime();
+  const known = memos.get(key);
+  if (known && now >= known.validFrom && now < known.validUntil && stampsHold(known.stamps)) {
+    if (known.ca === undefined) known.ca = readFileSync(known.result.path, 'utf8');
+    return { ...known.result, warnings: [], ca: known.ca };
+  }
+  memos.delete(key);
+  const cacheDir = resolvePath(given);
+  const memorable = (r: RootCertForHost): boolean => r.warnings.length === 0 && (r.origin === 'cache' || r.origin === 'import') && r.path.endsWith('.pem');
+  const first = await getSslRootCert(input, { ...options, registry });
+  if (!memorable(first)) return first;
+  // The answer is remembered only when a second resolution, between two identical looks at the
+  // files, gives the same one: a fetch or an import racing with the first cannot be captured.
+  const metaPath = first.path.replace(/\.pem$/, '.json');
+  // Not the metadata: it is replaced by a rename (which the provider's directory shows), and what is
+  // handed out is the bundle, verified against it when remembered.
+  const paths = [cacheDir, dirname(first.path), first.path];
+  const before = paths.map(stampOf);
+  const result = await getSslRootCert(input, { ...options, registry });
+  const window = readValidity(metaPath, result.origin === 'cache' ? (options.maxAgeDays ?? 7) * DAY_MS : Infinity);
+  if (!memorable(result) || result.path !== first.path || result.origin !== first.origin || !window) return result;
+  const stamps = paths.map((path, i): [string, string] => [path, before[i] as string]);
+  if (stamps.some(([path, stamp]) => stampOf(path) !== stamp)) return result;
+  if (memos.size >= MAX_RESOLVE_MEMOS) memos.delete(memos.keys().next().value as string);
+  memos.set(key, { result: { ...result, warnings: [] }, ca: undefined, stamps, ...window });
+  return result;
+}
+
+/**
+ * When a cached entry's answer holds, from its metadata (the current record and the previous one
+ * it may still describe): from the latest fetch, until the earliest of its ageing out and the
+ * first certificate's expiry. Undefined when the metadata cannot be read.
+ */
+function readValidity(metaPath: string, maxAgeMs: number): { validFrom: number; validUntil: number } | undefined {
+  let data: { fetchedAt?: unknown; certificates?: unknown; previous?: unknown };
+  try {
+    data = JSON.parse(readFileSync(metaPath, 'utf8')) as typeof data;
+  } catch {
+    return undefined;
+  }
+  let validFrom = -Infinity;
+  let validUntil = Infinity;
+  for (const meta of [data, data.previous as typeof data | undefined]) {
+    if (meta === undefined || meta === null || typeof meta !== 'object') continue;
+    const fetchedAt = typeof meta.fetchedAt === 'string' ? Date.parse(meta.fetchedAt) : NaN;
+    if (Number.isNaN(fetchedAt) || !Array.isArray(meta.certificates)) return undefined;
+    validFrom = Math.max(validFrom, maxAgeMs === Infinity ? -Infinity : fetchedAt);
+    validUntil = Math.min(validUntil, fetchedAt + maxAgeMs);
+    for (const cert of meta.certificates as Array<{ notAfter?: unknown }>) {
+      const notAfter = typeof cert?.notAfter === 'string' ? Date.parse(cert.notAfter) : NaN;
+      if (Number.isNaN(notAfter)) return undefined;
+      validUntil = Math.min(validUntil, notAfter);
+    }
+  }
+  return validUntil > validFrom ? { validFrom, validUntil } : undefined;
 }

@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { BundleCache, type CacheKey } from '../src/cache.js';
 import { summarizeCertificate } from '../src/certificate.js';
 import { formatJson, formatPrometheus, formatText } from '../src/check-format.js';
@@ -427,6 +427,8 @@ describe('live servers', () => {
     ]);
     const anchor = values(families, 'pgcerts_cert_status').find(([labels]) => labels.source === 'anchor');
     expect(anchor).toEqual([{ kind: 'host', target: `${NOWHERE_HOST}:${server.port}`, provider: 'rds', source: 'anchor', subject: new X509Certificate(rdsLikeRoot.pem).subject.split('\n').join(', '), sha256: sha(rdsLikeRoot) }, 1]);
+    // Alert rules find the unpinned anchor by its own gauge.
+    expect(values(families, 'pgcerts_cert_unpinned').map(([l, v]) => [l.source, v])).toEqual([['anchor', 1], ['served', 0]]);
     // probe fetched the host's bundle into the cache, as `pgcerts probe` does.
     expect(existsSync(join(cacheDir, 'rds', 'aws.global.pem'))).toBe(true);
   });
@@ -438,6 +440,104 @@ describe('live servers', () => {
     expect(report.targets[0]?.problems.map((p) => p.code)).toEqual(['untrusted']);
     expect(report.certificates.map((c) => c.source)).toEqual(['served']);
     expect(report.summary).toBe(`untrusted (${HOST}:${server.port}); 1 certificate in 1 target`);
+  });
+});
+
+describe('many servers: bounded concurrency, per-probe timeouts, --hosts-file', () => {
+  const FLEET = 'fleet.test';
+  const names = (count: number, port: number): string[] => Array.from({ length: count }, (_, i) => `db-${i + 1}.${FLEET}:${port}`);
+  let fleetCa: string;
+  let wildcard: TestCertificate;
+  beforeAll(() => {
+    wildcard = createServerCertificate(root, { commonName: `*.${FLEET}`, dnsNames: [`*.${FLEET}`] });
+    fleetCa = writeFile('fleet-root.pem', root.pem);
+  });
+
+  it('probes at most `concurrency` servers at once; a queued probe\'s timeout starts when it connects, so slow servers all answer', async () => {
+    // 24 servers answering after 200 ms, 3 at a time: about 2 s in all, far past the 800 ms
+    // timeout; had the timers started together, most would be UNKNOWN (timeout).
+    const server = await startFakePostgres({ mode: 'tls', key: wildcard.keyPem, cert: wildcard.pem, answerDelayMs: 200 });
+    servers.push(server);
+    const hosts = names(24, server.port).map((text) => ({ host: text.slice(0, text.lastIndexOf(':')), port: server.port }));
+    const report = await check({ hosts, hostaddr: '127.0.0.1', sslrootcert: fleetCa, timeoutMs: 800, concurrency: 3 });
+    expect(report.targets.filter((t) => t.kind === 'host').map((t) => t.status)).toEqual(Array(24).fill('OK'));
+    await vi.waitFor(() => expect(server.handshakes).toBe(24));
+    // Counted by the server between an SSLRequest and its answer, when the client surely holds a slot.
+    expect(server.maxWaiting).toBe(3);
+    expect(report.status).toBe('OK');
+  });
+
+  it('gives every probe its own full timeout, from its own connection (servers that never finish the handshake)', async () => {
+    const server = await startFakePostgres({ mode: 'stall-tls' });
+    servers.push(server);
+    const hosts = names(3, server.port).map((text) => ({ host: text.slice(0, text.lastIndexOf(':')), port: server.port }));
+    const report = await check({ hosts, hostaddr: '127.0.0.1', sslrootcert: fleetCa, timeoutMs: 300, concurrency: 1 });
+    const problems = report.targets.filter((t) => t.kind === 'host').map((t) => t.problems.map((p) => p.code));
+    expect(problems).toEqual([['timeout'], ['timeout'], ['timeout']]);
+    // Each waited in the TLS handshake, one at a time: the SSLRequest of every one reached the
+    // server, each a full timeout after the one before (a timer cannot fire early).
+    expect(server.openings).toEqual(Array(3).fill('0000000804d2162f'));
+    const gaps = server.requestTimes.slice(1).map((t, i) => t - (server.requestTimes[i] as number));
+    expect(gaps.every((gap) => gap >= 250)).toBe(true);
+    for (const target of report.targets.filter((t) => t.kind === 'host')) {
+      expect(target.problems[0]?.message).toMatch(/^No answer from db-\d\.fleet\.test:\d+ \(at 127\.0\.0\.1\) within 300 ms in the TLS handshake\./);
+    }
+  });
+
+  it('names at most 10 targets per problem in the summary line, and counts the rest', async () => {
+    const closed = await getClosedPort();
+    const hosts = Array.from({ length: 12 }, (_, i) => ({ host: `db-${i + 1}.${FLEET}`, port: closed }));
+    const report = await check({ hosts, hostaddr: '127.0.0.1', sslrootcert: fleetCa, timeoutMs: 2000 });
+    expect(report.summary).toBe(`connection refused (${hosts.slice(0, 10).map((h) => `${h.host}:${closed}`).join(', ')} and 2 more); 0 certificates in 12 targets`);
+  });
+
+  const bothPaths = [['fast path', {}], ['commander', { PGCERTS_CLI_FAST_PATH: '0' }]] as const;
+
+  it.each(bothPaths)('--hosts-file reads one host[:port] per line with comments and blank lines, beside --host (%s)', async (_name, extra) => {
+    const server = await startFakePostgres({ mode: 'tls', key: wildcard.keyPem, cert: wildcard.pem });
+    servers.push(server);
+    const [first, second, third] = names(3, server.port);
+    const file = writeFile('hosts.txt', `# production\n${first}\n\n  ${second}   # replica\r\n#${third}\n`);
+    const run = await runCli(['check', '--hosts-file', file, '--host', third as string, '--hostaddr', '127.0.0.1', '--sslrootcert', fleetCa, '--concurrency', '2', '--json'], envFor(fresh('cache'), extra));
+    expect(run.status).toBe(0);
+    const doc = JSON.parse(run.stdout) as CheckReport;
+    expect(doc.targets.map((t) => `${t.kind} ${t.name} ${t.status}`)).toEqual([
+      `host ${third} OK`, `host ${first} OK`, `host ${second} OK`, 'registry registry OK',
+    ]);
+  });
+
+  const fileErrors: Array<[string, string]> = [
+    ['db-1.fleet.test\ndb-2.fleet.test:99999\n', 'Port "99999" in --hosts-file "<file>", line 2 is not a number from 1 to 65535; fix the port.'],
+    ['# ok\ndb-1.fleet.test db-2.fleet.test\n', '--hosts-file "<file>", line 2 holds more than one word ("db-1.fleet.test db-2.fleet.test"); write one host[:port] per line.'],
+    ['postgres://app:secret@db.example.com/app\n', '"postgres://app:***@db.example.com/app" in --hosts-file "<file>", line 1 is a URL, not a host; give the host name alone.'],
+  ];
+
+  it.each(fileErrors)('refuses a bad --hosts-file line with its number before probing anything: %j', async (text, message) => {
+    const file = writeFile('bad-hosts.txt', text);
+    for (const [, extra] of bothPaths) {
+      const run = await runCli(['check', '--hosts-file', file], envFor(fresh('cache'), extra));
+      expect(run.status).toBe(3);
+      expect(run.stdout).toBe('');
+      expect(statusLine(run)).toBe(`pgcerts: ${message.replace('<file>', file)} Run \`pgcerts check --help\` for usage.`);
+      expect(run.stderr).not.toContain('secret');
+    }
+  });
+
+  it('refuses a missing --hosts-file, and --concurrency outside 1 to 10000 or without hosts', async () => {
+    const missing = join(fresh('none'), 'hosts.txt');
+    const cases: Array<[string[], string]> = [
+      [['check', '--hosts-file', missing], `pgcerts: Cannot read --hosts-file "${missing}": ENOENT. Run \`pgcerts check --help\` for usage.`],
+      [['check', '--host', 'db.example.com', '--concurrency', '0'], 'pgcerts: --concurrency "0" must be a whole number from 1 to 10000. Run `pgcerts check --help` for usage.'],
+      [['check', '--host', 'db.example.com', '--concurrency', 'many'], 'pgcerts: --concurrency "many" must be a whole number from 1 to 10000. Run `pgcerts check --help` for usage.'],
+      [['check', '--concurrency', '8'], 'pgcerts: --concurrency applies to --host and --hosts-file: it limits the probes in flight. Run `pgcerts check --help` for usage.'],
+    ];
+    for (const [args, message] of cases) {
+      for (const [, extra] of bothPaths) {
+        const run = await runCli(args, envFor(fresh('cache'), extra));
+        expect(run.status).toBe(3);
+        expect(statusLine(run)).toBe(message);
+      }
+    }
   });
 });
 
@@ -739,7 +839,7 @@ describe('output formats', () => {
     const families = parseFamilies(run.stdout);
     expect([...families.keys()]).toEqual([
       'pgcerts_check_status', 'pgcerts_check_timestamp_seconds', 'pgcerts_registry_info', 'pgcerts_registry_age_seconds', 'pgcerts_target_status',
-      'pgcerts_cert_not_after_timestamp_seconds', 'pgcerts_cert_expires_in_seconds', 'pgcerts_cert_status',
+      'pgcerts_cert_not_after_timestamp_seconds', 'pgcerts_cert_expires_in_seconds', 'pgcerts_cert_status', 'pgcerts_cert_unpinned',
     ]);
     expect(values(families, 'pgcerts_check_status')).toEqual([[{}, 2]]);
     expect(values(families, 'pgcerts_registry_info')).toEqual([[{ version: getBundledRegistry().version }, 1]]);
@@ -810,7 +910,7 @@ describe('--output', () => {
           seen.set(`error ${(error as NodeJS.ErrnoException).code}`, 1);
           continue;
         }
-        const kind = text === old ? 'old' : text.endsWith('\n') && text.includes('pgcerts_cert_status{') && text.trimEnd().split('\n').at(-1)?.startsWith('pgcerts_cert_status{') ? `new ${text.length}` : `partial ${text.length}`;
+        const kind = text === old ? 'old' : text.endsWith('\n') && text.includes('pgcerts_cert_status{') && text.trimEnd().split('\n').at(-1)?.startsWith('pgcerts_cert_unpinned{') ? `new ${text.length}` : `partial ${text.length}`;
         seen.set(kind, (seen.get(kind) ?? 0) + 1);
         await new Promise((resolve) => setImmediate(resolve));
       }

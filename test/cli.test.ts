@@ -49,6 +49,7 @@ function fail(code: number, args: string[], env?: Record<string, string>): strin
 describe('pgcerts --version and --help', () => {
   it('prints the package and registry versions', () => {
     expect(ok(['--version'])).toBe(`pgcerts ${pkg.version} (registry ${registryFile.version})\n`);
+    expect(ok(['-V'])).toBe(`pgcerts ${pkg.version} (registry ${registryFile.version})\n`);
   });
 
   it('shows examples and exit codes in --help, for each command too', () => {

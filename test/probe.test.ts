@@ -408,6 +408,28 @@ describe('pgcerts probe', () => {
     expect(run.stdout).not.toContain('problems');
   });
 
+  it('gives the same answers through the commander-free path and through commander', async () => {
+    const server = await serve('tls');
+    const closed = await getClosedPort();
+    const cases = [args(server), args(server, '--json'), args(server, '--warn-days=400', '--critical-days', '3'), ['probe', `127.0.0.1:${closed}`, '--timeout', '2']];
+    const clock = (text: string): string => text.replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z/g, '<time>');
+    for (const argv of cases) {
+      const [fast, slow] = await Promise.all([runCli(argv, { ...env, PGCERTS_CLI_FAST_PATH: '1' }), runCli(argv, { ...env, PGCERTS_CLI_FAST_PATH: '0' })]);
+      expect({ argv, status: fast.status, stdout: clock(fast.stdout), stderr: clock(fast.stderr) }).toEqual({ argv, status: slow.status, stdout: clock(slow.stdout), stderr: clock(slow.stderr) });
+    }
+  });
+
+  it('loads no commander on its plain command line', async () => {
+    const server = await serve('tls');
+    const packages = join(import.meta.dirname, 'helpers', 'report-modules.mjs');
+    const run = await runCli(args(server, '--json'), { ...env, NODE_OPTIONS: `--import=${packages}` });
+    expect(run.status).toBe(0);
+    const loaded = /loaded-packages: (.*)\n/.exec(run.stderr)?.[1]?.split(',') ?? ['(no report)'];
+    expect(loaded).not.toContain('commander');
+    const slow = await runCli(args(server, '--json'), { ...env, NODE_OPTIONS: `--import=${packages}`, PGCERTS_CLI_FAST_PATH: '0' });
+    expect(/loaded-packages: (.*)\n/.exec(slow.stderr)?.[1]?.split(',')).toContain('commander');
+  });
+
   it('prints exactly one JSON document with status and exitCode', async () => {
     const server = await serve('tls');
     const run = await runCli(args(server, '--json'), env);
@@ -504,10 +526,13 @@ describe('pgcerts probe', () => {
       [['probe', `${HOST}:99999`], /^pgcerts: Port "99999" in the probe target is not a number from 1 to 65535/],
       [['probe', HOST, '--hostaddr', 'db.internal'], /^pgcerts: hostaddr "db\.internal" is not an IP address/],
     ];
-    for (const [argv, message] of usage) {
-      const run = await runCli(argv, { ...env, PGHOST: undefined, PGPORT: undefined, PGHOSTADDR: undefined, PGSSLROOTCERT: undefined });
-      expect({ argv, status: run.status, stdout: run.stdout }).toEqual({ argv, status: 3, stdout: '' });
-      expect(statusLine(run)).toMatch(message);
+    // Through the commander-free path and through commander (PGCERTS_CLI_FAST_PATH=0) alike.
+    for (const fast of ['1', '0']) {
+      for (const [argv, message] of usage) {
+        const run = await runCli(argv, { ...env, PGHOST: undefined, PGPORT: undefined, PGHOSTADDR: undefined, PGSSLROOTCERT: undefined, PGCERTS_CLI_FAST_PATH: fast });
+        expect({ argv, fast, status: run.status, stdout: run.stdout }).toEqual({ argv, fast, status: 3, stdout: '' });
+        expect(statusLine(run)).toMatch(message);
+      }
     }
     const help = await runCli(['probe', '--help'], env);
     expect(help.status).toBe(0);

@@ -15,6 +15,10 @@ export const CHECK_USAGE_EXIT = 3;
 export interface CheckFlags {
   all?: boolean;
   host?: string[];
+  /** A file of hosts, one host[:port] per line. */
+  hostsFile?: string;
+  /** Probes at once. */
+  concurrency?: string;
   hostaddr?: string;
   sslrootcert?: string;
   file?: string[];
@@ -74,6 +78,8 @@ export function parseCheckArgv(argv: string[]): { providers: string[]; flags: Ch
   const read = readArgs(argv, {
     all: { type: 'boolean' },
     host: { type: 'string', multiple: true },
+    'hosts-file': { type: 'string' },
+    concurrency: { type: 'string' },
     hostaddr: { type: 'string' },
     sslrootcert: { type: 'string' },
     file: { type: 'string', multiple: true },
@@ -93,7 +99,7 @@ export function parseCheckArgv(argv: string[]): { providers: string[]; flags: Ch
   return {
     providers: read.positionals,
     flags: {
-      all: values.all, host: values.host, hostaddr: values.hostaddr, sslrootcert: values.sslrootcert, file: values.file,
+      all: values.all, host: values.host, hostsFile: values['hosts-file'], concurrency: values.concurrency, hostaddr: values.hostaddr, sslrootcert: values.sslrootcert, file: values.file,
       warnDays: values['warn-days'], criticalDays: values['critical-days'], maxRegistryAgeDays: values['max-registry-age-days'],
       refresh: values.refresh, problemsOnly: values['problems-only'], wide: values.wide, timeout: values.timeout, format: values.format, json: values.json, output: values.output,
     },
@@ -144,6 +150,27 @@ function textWidth(): number | undefined {
   return columns && /^\d{2,4}$/.test(columns) ? Math.max(60, Number(columns)) : undefined;
 }
 
+/** The hosts of `--hosts-file`; a file that cannot be read or holds a bad line is a usage error naming it. */
+async function readHostsFile(file: string): Promise<NonNullable<CheckOptions['hosts']>> {
+  const { readRegularFile, describeReadError } = await import('../read-file.js');
+  let text: string;
+  try {
+    text = readRegularFile(file, { maxBytes: MAX_HOSTS_FILE_BYTES }).toString('utf8');
+  } catch (error) {
+    throw usage(`Cannot read --hosts-file "${file}": ${describeReadError(error)}.`);
+  }
+  const { parseHostList } = await import('../check.js');
+  try {
+    return await parseHostList(text, `--hosts-file "${file}"`);
+  } catch (error) {
+    if (error instanceof PgcertsError) throw usage(error.message);
+    throw error;
+  }
+}
+
+/** A host list of 100,000 names of 255 characters fits; anything larger is not one. */
+const MAX_HOSTS_FILE_BYTES = 32 * 1024 * 1024;
+
 /**
  * `pgcerts check [provider...]`: check cached bundles, files and hosts, print the report in the
  * chosen format (or write it atomically to --output), one `pgcerts: STATUS - summary` line on
@@ -157,8 +184,14 @@ export async function runCheck(providers: string[], flags: CheckFlags): Promise<
     if (flags.wide && format !== 'text') throw usage(`--wide shapes the text report; it does not go with the ${format} report.`);
     if (flags.all && providers.length > 0) throw usage('Give provider ids or --all, not both.');
     const hostFlags = flags.host ?? [];
-    if (hostFlags.length === 0 && flags.hostaddr !== undefined) throw usage('--hostaddr needs --host: give the name to verify with --host and the address to connect to with --hostaddr.');
-    if (hostFlags.length === 0 && flags.sslrootcert !== undefined) throw usage('--sslrootcert applies to --host; to check a CA file itself, use --file.');
+    const anyHosts = hostFlags.length > 0 || flags.hostsFile !== undefined;
+    if (!anyHosts && flags.hostaddr !== undefined) throw usage('--hostaddr needs --host: give the name to verify with --host and the address to connect to with --hostaddr.');
+    if (!anyHosts && flags.sslrootcert !== undefined) throw usage('--sslrootcert applies to --host; to check a CA file itself, use --file.');
+    if (!anyHosts && flags.concurrency !== undefined) throw usage('--concurrency applies to --host and --hosts-file: it limits the probes in flight.');
+    const concurrency = flags.concurrency === undefined ? undefined : Number(flags.concurrency);
+    if (concurrency !== undefined && (flags.concurrency?.trim() === '' || !Number.isInteger(concurrency) || concurrency < 1 || concurrency > 10_000)) {
+      throw usage(`--concurrency "${flags.concurrency}" must be a whole number from 1 to 10000.`);
+    }
     const maxAge = parseWhole(flags.maxRegistryAgeDays, '--max-registry-age-days', 36_500);
     const timeoutS = flags.timeout === undefined ? undefined : Number(flags.timeout);
     if (timeoutS !== undefined && (flags.timeout?.trim() === '' || !Number.isFinite(timeoutS) || timeoutS < 0.001 || timeoutS > 3600)) {
@@ -179,9 +212,11 @@ export async function runCheck(providers: string[], flags: CheckFlags): Promise<
       shippedRoots: noShippedRoots() ? false : undefined,
       ...thresholds(flags),
     };
-    if (hostFlags.length > 0) {
+    if (anyHosts) {
       const { parseHostPort } = await import('../connection.js');
       options.hosts = hostFlags.map((text) => parseHostPort(text, '--host'));
+      if (flags.hostsFile !== undefined) options.hosts.push(...(await readHostsFile(flags.hostsFile)));
+      if (concurrency !== undefined) options.concurrency = concurrency;
     }
     if (timeoutS !== undefined) {
       const { downloadFlags } = await import('./fetch.js');

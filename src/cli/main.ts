@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { HOT_COMMANDS, baseOptions, openRegistry, runHotCommand, shownWarnings, type HotCommand } from './context.js';
-import { reportError, reportErrorsAsJson } from './output.js';
+import { createRequire } from 'node:module';
+import { flushOutput, reportError, reportErrorsAsJson } from './output.js';
 
 /**
  * `pgcerts <lookup|sslrootcert|env|url> <input> [--json]` and nothing else: read here without
@@ -24,6 +25,26 @@ async function main(argv: string[]): Promise<number> {
   // `--json` (or `check --format json`): an error is a JSON document on stdout as well as a line on stderr.
   const formatAt = argv.indexOf('--format');
   if (argv.includes('--json') || (formatAt >= 0 && argv[formatAt + 1] === 'json') || argv.includes('--format=json')) reportErrorsAsJson(true);
+  if (process.env.PGCERTS_CLI_FAST_PATH !== '0') {
+    // `pgcerts --version`: the bundled registry's version is read from the head of its file, not
+    // by parsing 200 kB of JSON and loading commander (PGCERTS_REGISTRY goes the long way).
+    if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V') && !process.env.PGCERTS_REGISTRY) {
+      const { readBundledRegistryVersion } = await import('../registry.js');
+      const registry = readBundledRegistryVersion();
+      if (registry !== undefined) {
+        const { getPackageVersion } = await import('../version.js');
+        const { out } = await import('./output.js');
+        out(`pgcerts ${getPackageVersion()} (registry ${registry})`);
+        return 0;
+      }
+    }
+    // `pgcerts probe` runs from monitoring agents every minute: its flags are read without commander too.
+    if (argv[0] === 'probe') {
+      const { parseProbeArgv, runProbe } = await import('./probe.js');
+      const parsed = parseProbeArgv(argv.slice(1));
+      if (parsed) return runProbe(parsed.target, parsed.flags);
+    }
+  }
   // `pgcerts check` runs from cron over cached files: read its flags without commander too.
   if (argv[0] === 'check' && process.env.PGCERTS_CLI_FAST_PATH !== '0') {
     const { parseCheckArgv, runCheck } = await import('./check.js');
@@ -54,7 +75,22 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** Whether undici (the HTTP client of downloads and account APIs) was loaded in this run. */
+function loadedUndici(): boolean {
+  return Object.keys(createRequire(import.meta.url).cache).some((file) => /[\\/]node_modules[\\/]undici[\\/]/.test(file));
+}
+
 // No top-level await: this file is also bundled as CommonJS (dist/pgcerts.cjs, see package.json).
-void main(process.argv.slice(2)).then((code) => {
+const argv = process.argv.slice(2);
+void main(argv).then(async (code) => {
   process.exitCode = code;
+  // After a download, V8 is still optimising undici's WebAssembly HTTP parser on background
+  // threads, and Node waits for those jobs before it exits: 0.2 to 0.6 s of nothing (see
+  // BENCHMARKS.md). By now every command has finished its work (cache files are synced and
+  // renamed before it returns); once what it wrote to stdout and stderr is flushed, leave.
+  // The exporter runs until its signal and stops on its own.
+  if (argv[0] !== 'serve' && loadedUndici()) {
+    await flushOutput();
+    process.exit(code);
+  }
 });

@@ -2,6 +2,7 @@ import { STATUS_EXIT_CODES } from '../status.js';
 import { parseHostPort } from '../connection.js';
 import { PgcertsError } from '../errors.js';
 import type { AnchorCertificate, BundleVerdict, ProbeReport, TrustVerdict } from '../probe.js';
+import { readArgs } from './args.js';
 import { formatRows, out, outJson, outJsonError, reportError, warn } from './output.js';
 
 /**
@@ -20,6 +21,33 @@ export interface ProbeFlags {
   warnDays?: string;
   criticalDays?: string;
   json?: boolean;
+}
+
+/**
+ * The command line of `pgcerts probe` read without commander (its load costs a probe a tenth of
+ * its time), or `undefined` for anything this reader does not take exactly as commander would
+ * (help, unknown flags, missing values, two targets): commander reports those.
+ */
+export function parseProbeArgv(argv: string[]): { target: string | undefined; flags: ProbeFlags } | undefined {
+  const read = readArgs(argv, {
+    hostaddr: { type: 'string' },
+    provider: { type: 'string' },
+    sslrootcert: { type: 'string' },
+    direct: { type: 'boolean' },
+    timeout: { type: 'string' },
+    'warn-days': { type: 'string' },
+    'critical-days': { type: 'string' },
+    json: { type: 'boolean' },
+  });
+  if (!read || read.positionals.length > 1) return undefined;
+  const { values } = read;
+  return {
+    target: read.positionals[0],
+    flags: {
+      hostaddr: values.hostaddr, provider: values.provider, sslrootcert: values.sslrootcert, direct: values.direct,
+      timeout: values.timeout, warnDays: values['warn-days'], criticalDays: values['critical-days'], json: values.json,
+    },
+  };
 }
 
 function parseNumber(value: string | undefined, flag: string, options: { integer: boolean; min: number; max: number }): number | undefined {

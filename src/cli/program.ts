@@ -249,6 +249,8 @@ function buildProgram(result: { code: number }, argv: readonly string[] = []): C
     .argument('[provider...]', 'check the cached bundles of these providers (default: every cached bundle, unless --file or --host is given)')
     .option('--all', 'every cached bundle, and every downloadable provider (as `fetch --all`); one not cached is UNKNOWN')
     .option('--host <host[:port]>', 'probe this server (repeatable)', (value: string, previous: string[] = []) => [...previous, value])
+    .option('--hosts-file <file>', 'probe every server listed in this file: one host[:port] per line, # comments')
+    .option('--concurrency <n>', 'probes in flight at once (default 64); each timeout starts when its connection does')
     .option('--hostaddr <ip>', 'connect to this address for each --host, still verifying its name')
     .option('--sslrootcert <file>', 'verify --host servers against this CA file instead of the registry bundle')
     .option('--file <file>', 'check this CA file, e.g. the sslrootcert an application ships (repeatable)', (value: string, previous: string[] = []) => [...previous, value])
@@ -267,6 +269,7 @@ function buildProgram(result: { code: number }, argv: readonly string[] = []): C
       'pgcerts check rds --warn-days 60 --critical-days 21',
       'pgcerts check --file ./certs/global-bundle.pem --file /etc/ssl/app-ca.pem',
       'pgcerts check --host mydb.abc123xyz.eu-west-1.rds.amazonaws.com --host db.example.internal:6432',
+      'pgcerts check --hosts-file /etc/pgcerts/hosts.txt --concurrency 100 --format prometheus',
       'pgcerts check --all --refresh --json | jq \'.certificates[] | select(.status != "OK")\'',
       'pgcerts check --format prometheus --output /var/lib/node_exporter/textfile_collector/pgcerts.prom',
     ]) + '\nExit codes (monitoring convention): 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN; usage errors are 3.\n')
@@ -277,6 +280,33 @@ function buildProgram(result: { code: number }, argv: readonly string[] = []): C
     .action(async (providers: string[], flags: import('./check.js').CheckFlags) => {
       const { runCheck } = await import('./check.js');
       result.code = await runCheck(providers, flags);
+    });
+
+  program
+    .command('serve')
+    .description('run a Prometheus exporter: /probe?target=host[:port] checks one server per scrape, /metrics the cached bundles and CA files')
+    .argument('[provider...]', '/metrics: these providers\' cached bundles (default: every cached bundle)')
+    .option('--listen <[host:]port>', 'the address to listen on (default 127.0.0.1:9543)')
+    .option('--sslrootcert <file>', 'verify targets the registry does not know against this CA file')
+    .option('--file <file>', '/metrics: also check this CA file (repeatable)', (value: string, previous: string[] = []) => [...previous, value])
+    .option('--all', '/metrics: every cached bundle and every downloadable provider, as `check --all`')
+    .option('--concurrency <n>', 'probes in flight at once (default 64); a scrape waiting longer than its timeout gets probe_success 0')
+    .option('--min-interval <seconds>', 'reuse a target\'s result for this long, so several Prometheus servers do not multiply probes (default 30; 0 probes on every scrape)')
+    .option('--timeout <seconds>', 'the longest a probe may take (default 10); a shorter scrape timeout shortens it')
+    .option('--warn-days <days>', 'WARNING when a certificate expires within this many days (default 30)')
+    .option('--critical-days <days>', 'CRITICAL when a certificate expires within this many days (default 14)')
+    .option('--max-registry-age-days <days>', '/metrics: WARNING when the registry data is older than this (default 180)')
+    .option('--print-alert-rules', 'print Prometheus alerting rules for pgcerts\' metrics and exit')
+    .addHelpText('after', examples([
+      'pgcerts serve',
+      'pgcerts serve --listen 0.0.0.0:9543 --sslrootcert /etc/ssl/internal-pg-ca.pem',
+      'curl "http://127.0.0.1:9543/probe?target=mydb.abc123xyz.eu-west-1.rds.amazonaws.com:5432"',
+      'curl "http://127.0.0.1:9543/probe?target=10.0.3.17&provider=rds"',
+      'pgcerts serve --print-alert-rules > /etc/prometheus/rules/pgcerts.yml',
+    ]) + '\nExit codes: 0 stopped by SIGTERM or SIGINT, 1 cannot listen or use --sslrootcert, 2 usage error.\n')
+    .action(async (providers: string[], flags: import('./serve.js').ServeFlags) => {
+      const { runServe } = await import('./serve.js');
+      result.code = await runServe(providers, flags);
     });
 
   program

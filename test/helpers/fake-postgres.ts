@@ -34,6 +34,8 @@ export interface FakePostgresOptions {
   /** PEM private key and certificate chain (server certificate first) for the TLS modes. */
   key?: string;
   cert?: string;
+  /** Wait this long after the SSLRequest before answering (a server far away, or busy). */
+  answerDelayMs?: number;
 }
 
 export interface FakePostgres {
@@ -48,6 +50,11 @@ export interface FakePostgres {
   handshakes: number;
   /** The SNI name of each TLS handshake (false when the client sent none). */
   servernames: Array<string | false>;
+  /** Connections whose SSLRequest has not been answered yet (`answerDelayMs`), and the most at once. */
+  waiting: number;
+  maxWaiting: number;
+  /** When each SSLRequest arrived (performance.now(), ms). */
+  requestTimes: number[];
   close(): Promise<void>;
 }
 
@@ -62,7 +69,7 @@ ERROR_RESPONSE.writeInt32BE(ERROR_RESPONSE.length - 1, 1);
 /** Start a fake server on 127.0.0.1 (random port). */
 export async function startFakePostgres(options: FakePostgresOptions): Promise<FakePostgres> {
   const sockets = new Set<Socket>();
-  const state: Omit<FakePostgres, 'port' | 'close'> = { openings: [], alpnOffered: [], bytesAfterHandshake: 0, handshakes: 0, servernames: [] };
+  const state: Omit<FakePostgres, 'port' | 'close'> = { openings: [], alpnOffered: [], bytesAfterHandshake: 0, handshakes: 0, servernames: [], waiting: 0, maxWaiting: 0, requestTimes: [] };
   const track = (socket: Socket): void => {
     sockets.add(socket);
     socket.on('error', () => undefined);
@@ -109,7 +116,17 @@ export async function startFakePostgres(options: FakePostgresOptions): Promise<F
           socket.destroy();
           return;
         }
-        answer(socket);
+        state.requestTimes.push(performance.now());
+        if (!options.answerDelayMs) {
+          answer(socket);
+          return;
+        }
+        state.waiting++;
+        state.maxWaiting = Math.max(state.maxWaiting, state.waiting);
+        setTimeout(() => {
+          state.waiting--;
+          if (!socket.destroyed) answer(socket);
+        }, options.answerDelayMs);
       };
       socket.on('data', onData);
     });
