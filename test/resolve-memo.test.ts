@@ -41,7 +41,8 @@ beforeEach(() => {
   server.routes[REGIONAL_PATH] = (_req, res) => void res.writeHead(200).end(REGIONAL);
   server.requests.length = 0;
   // A new cache directory per test: memos are keyed by it, so tests do not see each other's.
-  options = { cacheDir: join(dir, `cache-${++counter}`), mirror: server.url(''), download: { ca: server.ca, retries: 0 } };
+  // The shipped roots off: these tests watch downloads and the cache.
+  options = { cacheDir: join(dir, `cache-${++counter}`), mirror: server.url(''), download: { ca: server.ca, retries: 0 }, shippedRoots: false };
 });
 
 describe('getPgSslOptions for a cached host', () => {
