@@ -213,6 +213,27 @@ for (let round = 0; round < 25; round++) {
   }
 }
 const usPerCall = rates.map(median);
+
+// --- 7. One download, then exit: `fetch rds --force` against a mirror that answers after 100 ms.
+const httpsHelper = join(benchDir, 'https-server.mjs');
+await build({ entryPoints: [join(root, 'test', 'helpers', 'https-server.ts')], outfile: httpsHelper, bundle: true, platform: 'node', format: 'esm', external: ['node-forge'], logLevel: 'warning' });
+const { startHttpsServer } = await import(pathToFileURL(httpsHelper).href);
+const proxyRoots = new Set(aws.proxyBundle.ca.map((pem) => new X509Certificate(pem).fingerprint256));
+const rdsRoots = aws.ca.map((pem) => new X509Certificate(pem)).filter((c) => c.subject === c.issuer && Date.parse(c.validTo) > Date.now() && !proxyRoots.has(c.fingerprint256));
+const mirror = await startHttpsServer({ delayMs: 100 });
+mirror.routes['/truststore.pki.rds.amazonaws.com/global/global-bundle.pem'] = (_req, res) => res.writeHead(200).end(rdsRoots.map((c) => c.toString()).join(''));
+writeFileSync(join(work, 'mirror-ca.pem'), mirror.ca);
+const fetchEnv = { ...env, PGCERTS_MIRROR: mirror.url(''), NODE_EXTRA_CA_CERTS: join(work, 'mirror-ca.pem') };
+const fetches = { now: [], before: [] };
+for (let i = 0; i < 10 * RUNS; i++) {
+  for (const [label, bin] of [['now', BIN], ['before', OLD_BIN]]) {
+    rmSync(join(work, 'cache'), { recursive: true, force: true });
+    const r = await run(process.execPath, [bin, 'fetch', 'rds', '--force'], fetchEnv);
+    if (r.code !== 0) throw new Error(`fetch rds exited ${r.code}: ${r.stderr}`);
+    fetches[label].push(r.ms);
+  }
+}
+await mirror.close();
 rmSync(work, { recursive: true, force: true });
 
 // --- The table. ----------------------------------------------------------------------------------
@@ -242,6 +263,8 @@ const rows = [
   ['`/probe`, one scrape at a time: median (baseline)', ms(median(single)), '1.00', ''],
   ['`/probe`, 50 concurrent scrapes: median', ms(median(loaded)), (median(loaded) / median(single)).toFixed(2), ''],
   ['`/probe`, 50 concurrent scrapes: 95th percentile', ms(quantile(loaded, 0.95)), (quantile(loaded, 0.95) / median(single)).toFixed(2), ''],
+  [`before: \`fetch rds --force\` against a mirror answering after 100 ms (baseline)`, ms(median(fetches.before)), '1.00', ''],
+  ['`fetch rds --force` now (no optimising WebAssembly tier in the CLI)', ms(median(fetches.now)), (median(fetches.now) / median(fetches.before)).toFixed(2), ''],
   ['`readFileSync` of the cached eu-west-1 bundle (baseline)', `${usPerCall[0].toFixed(1)} µs`, '1.00', ''],
   ['`getPgSslOptions` for that cached host', `${usPerCall[1].toFixed(1)} µs`, (usPerCall[1] / usPerCall[0]).toFixed(2), 'at most 2'],
   ['the same without the memo (`getSslRootCert` + `readFileSync`, what it did before)', `${usPerCall[2].toFixed(1)} µs`, (usPerCall[2] / usPerCall[0]).toFixed(2), ''],
