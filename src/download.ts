@@ -198,6 +198,15 @@ export async function downloadAll<T, R>(
 type ProxyAgentClass = typeof import('undici').EnvHttpProxyAgent;
 
 let agentClass: ProxyAgentClass | undefined;
+let beforeLoad: (() => void) | undefined;
+
+/**
+ * Run `hook` once, just before undici is first loaded (never when nothing is downloaded). The CLI
+ * sets V8's WebAssembly flags for its own process there; a library caller has no reason to.
+ */
+export function onHttpClientLoad(hook: () => void): void {
+  beforeLoad = hook;
+}
 
 /**
  * undici's proxy-aware agent with the request API. Loading all of undici costs ~120 ms; the agent
@@ -206,6 +215,9 @@ let agentClass: ProxyAgentClass | undefined;
  */
 async function loadAgentClass(): Promise<ProxyAgentClass> {
   if (agentClass) return agentClass;
+  const hook = beforeLoad;
+  beforeLoad = undefined;
+  hook?.();
   try {
     const require = createRequire(import.meta.url);
     const EnvHttpProxyAgent = require('undici/lib/dispatcher/env-http-proxy-agent.js') as ProxyAgentClass;

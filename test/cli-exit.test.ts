@@ -1,7 +1,7 @@
-// After a download the CLI leaves as soon as its output is flushed instead of waiting for V8's
-// background optimisation of undici's WebAssembly parser (issue 14). Nothing may be lost: a
-// bundle larger than a pipe's buffer, read by a reader that starts late, arrives whole, and the
-// exit code is the command's.
+// After a download the CLI must not linger: it turns off V8's optimising tier for undici's
+// WebAssembly parser (issue 14), whose background compilation Node waited for before exiting.
+// Nothing may be lost on the way out: a bundle larger than a pipe's buffer, read by a reader that
+// starts late, arrives whole, and the exit code is the command's.
 import { spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { download, onHttpClientLoad } from '../src/download.js';
 import { BIN, cleanEnv, runCli } from './helpers/cli.js';
 import { startHttpsServer, type TestHttpsServer } from './helpers/https-server.js';
 
@@ -57,5 +58,15 @@ describe('leaving after a download', () => {
     expect(run.status).toBe(1);
     expect(run.stdout).toBe('');
     expect(run.stderr).toMatch(/^pgcerts: .*127\.0\.0\.1:1/);
+  });
+
+  it('runs the CLI\'s hook once, just before the HTTP client is first loaded, and not for later downloads', async () => {
+    let calls = 0;
+    onHttpClientLoad(() => calls++);
+    expect(calls).toBe(0);
+    const first = await download(mirror.url(GLOBAL), { ca: mirror.ca, retries: 0 });
+    expect(first.status).toBe(200);
+    await download(mirror.url(GLOBAL), { ca: mirror.ca, retries: 0 });
+    expect(calls).toBe(1);
   });
 });

@@ -1,7 +1,17 @@
 #!/usr/bin/env node
 import { HOT_COMMANDS, baseOptions, openRegistry, runHotCommand, shownWarnings, type HotCommand } from './context.js';
 import { createRequire } from 'node:module';
-import { flushOutput, reportError, reportErrorsAsJson } from './output.js';
+import { onHttpClientLoad } from '../download.js';
+import { reportError, reportErrorsAsJson } from './output.js';
+
+// V8 compiles undici's WebAssembly HTTP parser twice: at once with its baseline compiler, then
+// with its optimising one on background threads, which compete with a download's own work for
+// the cores and which Node waits for before it exits (0.1 to 0.6 s, more on a busy machine; see
+// BENCHMARKS.md). The baseline code parses a CA bundle fast enough. Set only in the CLI's own
+// process, and only when a command is about to download.
+onHttpClientLoad(() => {
+  (createRequire(import.meta.url)('node:v8') as typeof import('node:v8')).setFlagsFromString('--liftoff-only');
+});
 
 /**
  * `pgcerts <lookup|sslrootcert|env|url> <input> [--json]` and nothing else: read here without
@@ -75,22 +85,7 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-/** Whether undici (the HTTP client of downloads and account APIs) was loaded in this run. */
-function loadedUndici(): boolean {
-  return Object.keys(createRequire(import.meta.url).cache).some((file) => /[\\/]node_modules[\\/]undici[\\/]/.test(file));
-}
-
 // No top-level await: this file is also bundled as CommonJS (dist/pgcerts.cjs, see package.json).
-const argv = process.argv.slice(2);
-void main(argv).then(async (code) => {
+void main(process.argv.slice(2)).then((code) => {
   process.exitCode = code;
-  // After a download, V8 is still optimising undici's WebAssembly HTTP parser on background
-  // threads, and Node waits for those jobs before it exits: 0.2 to 0.6 s of nothing (see
-  // BENCHMARKS.md). By now every command has finished its work (cache files are synced and
-  // renamed before it returns); once what it wrote to stdout and stderr is flushed, leave.
-  // The exporter runs until its signal and stops on its own.
-  if (argv[0] !== 'serve' && loadedUndici()) {
-    await flushOutput();
-    process.exit(code);
-  }
 });

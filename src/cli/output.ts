@@ -38,15 +38,6 @@ function write(text: string): void {
   stdout().write(text);
 }
 
-/** Resolves once everything written to stdout and stderr has been handed to the system. */
-export async function flushOutput(): Promise<void> {
-  const drained = (stream: NodeJS.WriteStream): Promise<void> => new Promise((resolve) => {
-    if (stream.writableLength === 0) resolve();
-    else stream.write('', () => resolve());
-  });
-  await Promise.all([...(stdoutReady ? [drained(process.stdout)] : []), drained(process.stderr)]);
-}
-
 /** Write one line to stdout. */
 export function out(line = ''): void {
   write(`${line}\n`);
