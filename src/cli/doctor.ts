@@ -28,17 +28,23 @@ function describeHost(h: DiagnosedHost): string {
   return parts.join(', ');
 }
 
-function describeClient(b: ClientBehaviour): Array<[string, string | undefined]> {
-  if (!b.reads) return [['reads', `no: ${b.refusal ?? ''}`]];
+/** The sslmode, roots and effect rows of a client's (or a driver's) reading of the string. */
+function behaviourRows(b: Pick<DriverBehaviour, 'sslmode' | 'sslmodeFrom' | 'roots' | 'summary'>, systemRoots: string): Array<[string, string | undefined]> {
   const roots = b.roots.kind === 'file' ? `file "${b.roots.path}" (${b.roots.from})`
-    : b.roots.kind === 'system' ? 'the SSL library\'s default roots (sslrootcert=system)'
-      : b.roots.kind === 'node' ? 'Node\'s built-in roots'
-        : 'none';
+    : b.roots.kind === 'file+system' ? `file "${b.roots.path}" and the system's roots`
+      : b.roots.kind === 'system' ? systemRoots
+        : b.roots.kind === 'node' ? 'Node\'s built-in roots'
+          : 'none';
   return [
     ['sslmode', b.sslmode === undefined ? undefined : `${b.sslmode} (${b.sslmodeFrom})`],
     ['roots', roots],
     ['effect', b.summary],
   ];
+}
+
+function describeClient(b: ClientBehaviour): Array<[string, string | undefined]> {
+  if (!b.reads) return [['reads', `no: ${b.refusal ?? ''}`]];
+  return behaviourRows(b, 'the SSL library\'s default roots (sslrootcert=system)');
 }
 
 /** The human report, for stderr: the hosts, what each client does, the findings. */
@@ -64,16 +70,7 @@ export function formatDiagnosis(d: Diagnosis, flags: { showPassword?: boolean } 
 }
 
 function describeDriverBehaviour(b: DriverBehaviour): Array<[string, string | undefined]> {
-  const roots = b.roots.kind === 'file' ? `file "${b.roots.path}" (${b.roots.from})`
-    : b.roots.kind === 'file+system' ? `file "${b.roots.path}" and the system's roots`
-      : b.roots.kind === 'system' ? 'the system\'s default roots'
-        : b.roots.kind === 'node' ? 'Node\'s built-in roots'
-          : 'none';
-  return [
-    ['sslmode', b.sslmode === undefined ? undefined : `${b.sslmode} (${b.sslmodeFrom})`],
-    ['roots', roots],
-    ['effect', b.summary],
-  ];
+  return behaviourRows(b, 'the system\'s default roots');
 }
 
 /** The human report of `doctor --driver`, for stderr. */
