@@ -6,8 +6,20 @@
 // against a handful of bundles.
 import { X509Certificate, createHash } from 'node:crypto';
 import { statSync, type Stats } from 'node:fs';
-import { createSecureContext, rootCertificates, type SecureContext } from 'node:tls';
+import { createRequire } from 'node:module';
+import type { SecureContext } from 'node:tls';
 import { getKeyIdentifiers, readKeyIdentifiers, readNamesDer } from './certificate.js';
+
+let tlsModule: typeof import('node:tls') | undefined;
+
+/**
+ * node:tls, loaded on first use: loading it costs a probe some 15 ms, which it spends while the
+ * server answers the SSLRequest (the secure context is made then) rather than before connecting.
+ */
+export function loadTls(): typeof import('node:tls') {
+  tlsModule ??= createRequire(import.meta.url)('node:tls') as typeof import('node:tls');
+  return tlsModule;
+}
 
 /** A set of trusted certificates, read-only once made. */
 export interface AnchorSet {
@@ -93,7 +105,7 @@ function indexDer(ders: readonly Buffer[], parsed: Array<X509Certificate | undef
 
 /** An anchor set over these parsed certificates (duplicates kept as given). */
 export function createAnchorSet(certs: readonly X509Certificate[]): AnchorSet {
-  return indexDer(certs.map((c) => c.raw), [...certs], true, () => createSecureContext({ ca: certs.map((c) => c.toString()) }));
+  return indexDer(certs.map((c) => c.raw), [...certs], true, () => loadTls().createSecureContext({ ca: certs.map((c) => c.toString()) }));
 }
 
 let publicRoots: AnchorSet | undefined;
@@ -105,6 +117,7 @@ let publicRoots: AnchorSet | undefined;
  */
 export function getPublicRootSet(): AnchorSet {
   if (!publicRoots) {
+    const { rootCertificates, createSecureContext } = loadTls();
     const ders = rootCertificates.map((pem) => Buffer.from(pem.replace(/-----[^-]+-----|\s+/g, ''), 'base64'));
     publicRoots = indexDer(ders, new Array<X509Certificate | undefined>(ders.length), false, () => createSecureContext({ ca: [...rootCertificates] }));
   }

@@ -229,9 +229,9 @@ export interface CheckOptions {
 const DAY_MS = 86_400_000;
 /**
  * Probes `check` runs at once unless told otherwise. Each waits about one round trip for the
- * SSLRequest answer, 50 ms for injected bytes and one for the handshake, and costs well under a
- * millisecond of CPU, so 64 keep a core busy with servers tens of milliseconds away without
- * letting a probe's timer run while it waits for the CPU (see BENCHMARKS.md).
+ * SSLRequest answer and one for the handshake, and costs a few milliseconds of CPU, so 64 keep a
+ * core busy with servers tens of milliseconds away without letting a probe's timer run while it
+ * waits for the CPU (see BENCHMARKS.md).
  */
 export const DEFAULT_CHECK_CONCURRENCY = 64;
 /** Exit codes of the monitoring convention. */

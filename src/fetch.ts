@@ -1,5 +1,5 @@
 import { X509Certificate } from 'node:crypto';
-import { rootCertificates } from 'node:tls';
+import { loadTls } from './anchors.js';
 import { BundleCache, getCacheDir, type CacheKey, type CacheMeta } from './cache.js';
 import { summarizeCertificate } from './certificate.js';
 import { PgcertsError } from './errors.js';
@@ -205,7 +205,7 @@ function naming(url: string, error: unknown): unknown {
 /** Build a `public` trust's bundle from Node's built-in root store, by pinned fingerprint. */
 function rootsFromNode(provider: Provider, trust: Trust): X509Certificate[] {
   const wanted = new Set(publicRoots(provider, trust).map((c) => c.sha256));
-  const found = rootCertificates.map((pem) => new X509Certificate(pem)).filter((c) => wanted.has(c.fingerprint256));
+  const found = loadTls().rootCertificates.map((pem) => new X509Certificate(pem)).filter((c) => wanted.has(c.fingerprint256));
   const missing = publicRoots(provider, trust).filter((c) => !found.some((f) => f.fingerprint256 === c.sha256));
   if (missing.length > 0) {
     throw new PgcertsError('NO_SOURCE', `Node's root store lacks ${missing.map((c) => `"${c.subject}"`).join(', ')} needed by ${provider.id} (${trust.id}); run without --offline so pgcerts can download ${missing.length === 1 ? 'it' : 'them'}.`);

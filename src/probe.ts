@@ -2,8 +2,8 @@ import type { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isIP, connect as netConnect, type Socket } from 'node:net';
 import { resolve as resolvePath } from 'node:path';
-import { connect as tlsConnect, type SecureContext, type TLSSocket } from 'node:tls';
-import { createAnchorSet, getPublicRootSet, readAnchorFile, type AnchorSet } from './anchors.js';
+import type { SecureContext, TLSSocket } from 'node:tls';
+import { createAnchorSet, getPublicRootSet, loadTls, readAnchorFile, type AnchorSet } from './anchors.js';
 import { summarizeCertificate, type CertificateSummary } from './certificate.js';
 import { PgcertsError, UPDATE_HOW } from './errors.js';
 import { MAX_CA_FILE_BYTES, describeReadError, readRegularFile } from './read-file.js';
@@ -153,9 +153,9 @@ export interface ProbeOptions extends ResolveOptions {
 const DAY_MS = 86_400_000;
 // SSLRequest: Int32 length 8, Int32 code 80877103 (https://www.postgresql.org/docs/current/protocol-message-formats.html).
 const SSL_REQUEST = Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]);
-// A server says nothing after `S` until the client's TLS ClientHello, so bytes arriving in this
-// window were put there by someone else (CVE-2021-23222). Bytes arriving later break the handshake.
-const EXTRA_BYTES_WINDOW_MS = 50;
+// A server says nothing after `S` until the client's ClientHello, so bytes that came with the `S`
+// were put there by someone else (CVE-2021-23222). The handshake starts at once, as libpq's does:
+// bytes arriving later are read by TLS, which fails on them (see lateBytes) instead of passing them on.
 const MAX_CHAIN_DEPTH = 8;
 
 type Phase = 'connecting' | 'waiting for the answer to the SSLRequest' | 'in the TLS handshake';
@@ -190,9 +190,9 @@ export async function probeServer(options: ProbeOptions): Promise<ProbeReport> {
   for (const [name, days] of [['warnDays', warnDays], ['criticalDays', criticalDays]] as const) {
     if (!Number.isInteger(days) || days < 0) throw new PgcertsError('INVALID_INPUT', `${name} "${days}" is not a whole number of days from 0 up; fix it.`);
   }
-  const registry = options.registry ?? getBundledRegistry();
-  const forced = options.provider === undefined ? undefined : registry.getProvider(options.provider);
-  const given = options.sslrootcert === undefined ? undefined : readCaFile(options.sslrootcert);
+  let opened: Registry | undefined;
+  const openRegistry = (): Registry => (opened ??= options.registry ?? getBundledRegistry());
+  const forced = options.provider === undefined ? undefined : openRegistry().getProvider(options.provider);
   const now = options.now ?? new Date();
 
   const report: ProbeReport = {
@@ -201,20 +201,36 @@ export async function probeServer(options: ProbeOptions): Promise<ProbeReport> {
     tls: undefined, chain: [], hostname: undefined, bundle: undefined, publicRoots: undefined, expiry: undefined,
   };
   const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
-  const bundle = given
-    ? { source: 'sslrootcert' as const, file: given.file, anchors: given.anchors, provider: undefined, trust: undefined, sslmode: undefined, warnings: [], error: undefined }
-    : await resolveBundle(host, forced, { ...options, registry, now });
-  // The handshake is verified by OpenSSL against the same roots a client would use (the bundle,
-  // else the public roots, as sslrootcert=system), so its verdict covers what libpq checks beyond
-  // signatures: key usage and serverAuth, CA flags, path lengths, name constraints, weak keys.
-  const anchors = bundle.error === undefined ? bundle.anchors : getPublicRootSet();
+  // The roots are read (the CA file, or the host's bundle from the cache, the shipped roots or a
+  // download) once the SSLRequest is on its way, so that a probe spends the round trip on them.
+  let reading: Promise<{ bundle: ResolvedBundle; anchors: AnchorSet }> | undefined;
+  const readTrust = (): Promise<{ bundle: ResolvedBundle; anchors: AnchorSet }> => (reading ??= (async () => {
+    const given = options.sslrootcert === undefined ? undefined : readCaFile(options.sslrootcert);
+    const bundle: ResolvedBundle = given
+      ? { source: 'sslrootcert' as const, file: given.file, anchors: given.anchors, provider: undefined, trust: undefined, sslmode: undefined, warnings: [], error: undefined }
+      : await resolveBundle(host, forced, { ...options, registry: openRegistry(), now });
+    // The handshake is verified by OpenSSL against the same roots a client would use (the bundle,
+    // else the public roots, as sslrootcert=system), so its verdict covers what libpq checks
+    // beyond signatures: key usage and serverAuth, CA flags, path lengths, name constraints, weak keys.
+    return { bundle, anchors: bundle.error === undefined ? bundle.anchors : getPublicRootSet() };
+  })());
   const attempt = await connectTls({
     host, port, connectTo: options.hostaddr ?? host, direct: options.direct === true, timeoutMs, where,
-    servername: normalized.type === 'name' ? host : undefined, secureContext: () => anchors.secureContext(),
+    servername: normalized.type === 'name' ? host : undefined,
+    secureContext: async () => (await readTrust()).anchors.secureContext(),
+    whileWaiting: () => prepareVerdicts(openRegistry()),
   });
   report.address = attempt.address;
   report.sslResponse = attempt.sslResponse;
-  if (!attempt.ok) return finish(report, [attempt.problem], where);
+  if (!attempt.ok) {
+    // Bad input is reported as such, as it was before anything was sent: a CA file that cannot be
+    // read, a provider's bundle that cannot be had. No download is started for a server that failed.
+    if (reading) await reading;
+    else if (options.sslrootcert !== undefined) readCaFile(options.sslrootcert);
+    return finish(report, [attempt.problem], where);
+  }
+  const { bundle, anchors } = await readTrust();
+  const registry = openRegistry();
 
   const { socket } = attempt;
   const problems: ProbeProblem[] = [];
@@ -358,10 +374,13 @@ interface ConnectOptions {
   where: string;
   /**
    * The roots OpenSSL verifies the handshake against (the verdict is read, never enforced). A
-   * function: the first secure context of a process costs tens of milliseconds (Node builds its
-   * root store then), which a probe spends while the server answers the SSLRequest.
+   * function, called once the SSLRequest is on its way: reading the bundle and the first secure
+   * context of a process (Node builds its root store then) cost tens of milliseconds, which a
+   * probe spends while the server answers. A rejection fails the attempt; the caller reports it.
    */
-  secureContext: () => SecureContext;
+  secureContext: () => Promise<SecureContext>;
+  /** Work that does not depend on the server's answer, done while it is on the way. */
+  whileWaiting?: () => void;
 }
 
 /** OpenSSL's verdicts about dates, left to the expiry checks (which use the injected clock). */
@@ -420,13 +439,40 @@ function networkProblem(error: NodeJS.ErrnoException, phase: Phase, o: ConnectOp
   return failure('connection-failed', 'UNKNOWN', `Cannot connect to ${target}: ${code ?? error.message}. Check the host, the port and firewalls.`);
 }
 
-function handshakeProblem(error: NodeJS.ErrnoException, o: ConnectOptions): ProbeProblem {
+/** OpenSSL's record-layer verdicts on bytes that are not TLS at all (not a TLS record header). */
+const NOT_TLS_ERRORS = new Set(['ERR_SSL_WRONG_VERSION_NUMBER', 'ERR_SSL_PACKET_LENGTH_TOO_LONG', 'ERR_SSL_RECORD_LAYER_FAILURE']);
+
+function handshakeProblem(error: NodeJS.ErrnoException & { reason?: string }, o: ConnectOptions): ProbeProblem {
   const closed = error.code === 'ECONNRESET' || /disconnected|socket hang up/i.test(error.message);
-  const reason = closed ? 'the server closed the connection' : error.message.replace(/^[^:]*routines:/, '').trim();
+  // OpenSSL's messages read "<hex>:error:<code>:SSL routines:<function>:<reason>:<file>:<line>:";
+  // Node gives the reason on its own.
+  const reason = closed ? 'the server closed the connection' : error.reason ?? error.message.replace(/^.*routines:[^:]*:/, '').replace(/:[^:]*\.c:\d+:?$/, '').trim();
+  if (!o.direct && !closed && error.code !== undefined && NOT_TLS_ERRORS.has(error.code)) {
+    // Bytes after the `S` that came in a later read than it: TLS read them and refused them.
+    return failure('extra-bytes', 'CRITICAL', `${o.where} answered "S" to the SSLRequest and then sent bytes that are not TLS (OpenSSL: ${reason}): someone on the network path may be injecting data (CVE-2021-23222), or something in between answers for the server without speaking TLS. Do not connect until the path is trusted.`);
+  }
   const hint = o.direct
     ? ' A server older than PostgreSQL 17 does not accept direct TLS: probe without --direct.'
     : ' Check the server\'s ssl settings and ssl_min_protocol_version.';
   return failure('tls-handshake-failed', 'CRITICAL', `TLS handshake with ${o.where} failed: ${reason}.${hint}`);
+}
+
+let prepared: Registry | undefined;
+
+/**
+ * What every probe's verdicts use whatever the server answers, made (once per registry) while the
+ * first answer is on the way instead of after it: the public roots' index (the sslrootcert=system
+ * verdict), the registry's pins by name (lookalikes), and the expression with which Node's
+ * tls.connect checks that the server name is not an IP address (net.isIP, whose IPv6 pattern V8
+ * compiles on its first use and again to machine code on its second: about 10 ms of a probe).
+ */
+function prepareVerdicts(registry: Registry): void {
+  if (prepared === registry) return;
+  prepared = registry;
+  getPublicRootSet();
+  findLookalikePin(registry.providers, '', '');
+  isIP('pgcerts.invalid');
+  isIP('pgcerts.invalid');
 }
 
 /** Connect, negotiate TLS (SSLRequest or direct) and finish the handshake, or say why not. */
@@ -436,14 +482,14 @@ function connectTls(o: ConnectOptions): Promise<Attempt> {
     let address: string | undefined;
     let sslResponse: 'S' | 'N' | undefined;
     let tlsSocket: TLSSocket | undefined;
-    let windowTimer: NodeJS.Timeout | undefined;
     let done = false;
+    let context: SecureContext | undefined;
+    let contextReady: Promise<void> | undefined;
     const raw: Socket = netConnect({ host: o.connectTo, port: o.port });
     const settle = (result: Attempt): void => {
       if (done) return;
       done = true;
       clearTimeout(timer);
-      clearTimeout(windowTimer);
       if (!result.ok) {
         tlsSocket?.destroy();
         raw.destroy();
@@ -452,10 +498,33 @@ function connectTls(o: ConnectOptions): Promise<Attempt> {
     };
     const fail = (problem: ProbeProblem): void => settle({ ok: false, problem, address, sslResponse });
     const seconds = o.timeoutMs >= 1000 ? `${+(o.timeoutMs / 1000).toFixed(1)} s` : `${o.timeoutMs} ms`;
-    const timer = setTimeout(() => {
+    const onTimeout = (): void => {
       const target = o.connectTo === o.host ? o.where : `${o.where} (at ${o.connectTo})`;
       fail(failure('timeout', 'UNKNOWN', `No answer from ${target} within ${seconds} ${phase}. Check firewalls and the port, or raise --timeout.`));
-    }, o.timeoutMs);
+    };
+    let timer = setTimeout(onTimeout, o.timeoutMs);
+    const readContext = (): Promise<void> => {
+      contextReady ??= o.secureContext().then((made) => {
+        context = made;
+      }, (error: unknown) => {
+        // Bad input (an unreadable CA file, say): the caller reads the same rejection and throws it.
+        fail(failure('no-bundle', 'UNKNOWN', `No CA bundle to verify ${o.where} against: ${error instanceof Error ? error.message : String(error)}`));
+      });
+      return contextReady;
+    };
+    /** Start TLS once the roots are read; the server's clock stops while a download finishes. */
+    const whenReady = (start: () => void): void => {
+      if (context) {
+        start();
+        return;
+      }
+      clearTimeout(timer);
+      void readContext().then(() => {
+        if (done) return;
+        timer = setTimeout(onTimeout, o.timeoutMs);
+        start();
+      });
+    };
     raw.on('error', (error: NodeJS.ErrnoException) => fail(networkProblem(error, phase, o)));
 
     const extraBytes = (count: number): void => fail(failure('extra-bytes', 'CRITICAL',
@@ -465,8 +534,8 @@ function connectTls(o: ConnectOptions): Promise<Attempt> {
       phase = 'in the TLS handshake';
       // Never rejected here: the verdict (socket.authorized) is read after the handshake, next to
       // the chain checks of verifyChain, so that every reason can be reported.
-      tlsSocket = tlsConnect({
-        socket: raw, servername: o.servername, rejectUnauthorized: false, secureContext: o.secureContext(),
+      tlsSocket = loadTls().connect({
+        socket: raw, servername: o.servername, rejectUnauthorized: false, secureContext: context,
         // The name is checked by checkName, with libpq's rules rather than Node's.
         checkServerIdentity: () => undefined,
         ALPNProtocols: o.direct ? ['postgresql'] : undefined,
@@ -498,13 +567,15 @@ function connectTls(o: ConnectOptions): Promise<Attempt> {
           extraBytes(chunk.length - 1);
           return;
         }
-        windowTimer = setTimeout(() => {
-          raw.off('data', onData);
-          raw.off('end', onEnd);
-          raw.pause();
+        // Synchronously, inside this read: nothing else can have been buffered after the `S`.
+        // Should the roots still be on their way, what arrives meanwhile is buffered, and counted.
+        raw.off('data', onData);
+        raw.off('end', onEnd);
+        raw.pause();
+        whenReady(() => {
           if (raw.readableLength > 0) extraBytes(raw.readableLength);
           else startTls();
-        }, EXTRA_BYTES_WINDOW_MS);
+        });
         return;
       }
       if (first === 0x4e) {
@@ -521,16 +592,19 @@ function connectTls(o: ConnectOptions): Promise<Attempt> {
     raw.once('connect', () => {
       address = raw.remoteAddress;
       if (o.direct) {
-        startTls();
+        void readContext();
+        whenReady(startTls);
+        o.whileWaiting?.();
         return;
       }
       phase = 'waiting for the answer to the SSLRequest';
       raw.on('data', onData);
       raw.once('end', onEnd);
       raw.write(SSL_REQUEST);
-      // Made during the round trip rather than after it. An answer that arrives meanwhile is read
-      // afterwards, and the window for injected bytes only starts then, with a fresh clock.
-      o.secureContext();
+      // Read during the round trip rather than before it; an answer that arrives meanwhile is
+      // read afterwards, as one chunk with whatever came with it.
+      void readContext();
+      o.whileWaiting?.();
     });
   });
 }
@@ -709,7 +783,7 @@ function checkExpiry(path: X509Certificate[], now: Date, warnDays: number, criti
 const EMPTY_ANCHORS = createAnchorSet([]);
 
 interface ResolvedBundle {
-  source: 'registry';
+  source: 'registry' | 'sslrootcert';
   file: string | undefined;
   anchors: AnchorSet;
   provider: string | undefined;

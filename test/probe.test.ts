@@ -286,7 +286,8 @@ describe('probeServer', () => {
   const failures: Array<[FakeMode, string, string, RegExp]> = [
     ['ssl-off', 'CRITICAL', 'ssl-off', /answered "N" to the SSLRequest: the server has SSL turned off/],
     ['extra-bytes', 'CRITICAL', 'extra-bytes', /sent 8 more byte\(s\) after "S" and before the TLS handshake: .*CVE-2021-23222/],
-    ['extra-bytes-later', 'CRITICAL', 'extra-bytes', /sent 6 more byte\(s\) after "S"/],
+    ['extra-bytes-later', 'CRITICAL', 'extra-bytes', /answered "S" to the SSLRequest and then sent bytes that are not TLS \(OpenSSL: wrong version number\): .*CVE-2021-23222/],
+    ['extra-bytes-much-later', 'CRITICAL', 'extra-bytes', /answered "S" to the SSLRequest and then sent bytes that are not TLS/],
     ['http', 'UNKNOWN', 'not-postgres', /is not a PostgreSQL server .*answered the SSLRequest with "HTTP\/1\.1 400 Bad Request" instead of "S" or "N"/],
     ['error', 'UNKNOWN', 'not-postgres', /an error message \("unsupported frontend protocol 1234\.5679/],
     ['close', 'UNKNOWN', 'not-postgres', /closed the connection without answering the SSLRequest/],
@@ -364,6 +365,40 @@ describe('probeServer', () => {
     expect(unknown.problems[0]?.message).toMatch(/against: A local address: .*The chain does not verify against the public roots either .*Pass --sslrootcert FILE or --provider ID\.$/);
   });
 
+  it('reads the bundle while the server answers, and a slow download does not count against the server\'s timeout', async () => {
+    const server = await serve('tls', createServerCertificate(rdsLikeRoot, { commonName: NOWHERE_HOST }), []);
+    const route = mirror.routes[GLOBAL];
+    let servedAt = 0;
+    mirror.routes[GLOBAL] = (req, res) => {
+      servedAt = performance.now();
+      return route?.(req, res);
+    };
+    mirror.setDelay(1200);
+    try {
+      const report = await probe(server, {
+        host: NOWHERE_HOST, sslrootcert: undefined, cacheDir: join(dir, 'slow-cache'), shippedRoots: false,
+        mirror: mirror.url(''), download: { ca: mirror.ca, retries: 0 }, timeoutMs: 400,
+      });
+      expect([report.status, codes(report), report.bundle?.verified]).toEqual(['WARNING', ['unpinned'], true]);
+      // The SSLRequest went out before the bundle came back, 1.2 s later: the probe waited for it
+      // with the server's clock stopped (400 ms would have run out otherwise).
+      expect(server.requestTimes.length).toBe(1);
+      expect(server.requestTimes[0]).toBeLessThan(servedAt - 1000);
+    } finally {
+      mirror.setDelay(0);
+      mirror.routes[GLOBAL] = route;
+    }
+  });
+
+  it('reports a CA file it cannot use as bad input, whether or not the server answers', async () => {
+    const server = await serve('tls');
+    await expect(probe(server, { sslrootcert: join(dir, 'missing.pem') })).rejects.toThrow(/Cannot read the CA file ".*missing\.pem": ENOENT/);
+    await expect(probe(server, { sslrootcert: write('key2.pem', leaf.keyPem) })).rejects.toMatchObject({ code: 'DECODE_FAILED' });
+    const closed = await startSilentServer();
+    await closed.close();
+    await expect(probe(closed, { sslrootcert: join(dir, 'missing.pem') })).rejects.toThrow(/Cannot read the CA file/);
+  });
+
   it('does not require the host name for a verify-ca provider (an imported Cloud SQL instance CA)', async () => {
     const instanceCa = createCa({ commonName: 'Google Cloud SQL Server CA' });
     const cacheDir = join(dir, 'cloudsql-cache');
@@ -376,7 +411,7 @@ describe('probeServer', () => {
     expect(report.summary).toContain('host name not checked (verify-ca)');
   });
 
-  it('throws for bad input before connecting', async () => {
+  it('throws for bad input', async () => {
     await expect(probeServer({ host: 'bad host!' })).rejects.toMatchObject({ code: 'INVALID_INPUT' });
     await expect(probeServer({ host: HOST, hostaddr: 'db.internal' })).rejects.toThrow(/hostaddr "db\.internal" is not an IP address/);
     await expect(probeServer({ host: HOST, port: 70000 })).rejects.toMatchObject({ code: 'INVALID_INPUT' });

@@ -22,8 +22,12 @@ export function noShippedRoots(env: NodeJS.ProcessEnv = process.env): boolean {
 
 /** Options every fetching command takes from the environment. */
 export function baseOptions(): { registry: Registry; mirror?: string; shippedRoots?: false; onWarning: (m: string) => void } {
+  return { registry: openRegistry(), ...environmentOptions() };
+}
+
+/** {@link baseOptions} but the registry, for a command that opens it later (`probe`, while it waits for the server). */
+export function environmentOptions(): { mirror?: string; shippedRoots?: false; onWarning: (m: string) => void } {
   return {
-    registry: openRegistry(),
     mirror: process.env.PGCERTS_MIRROR || undefined,
     shippedRoots: noShippedRoots() ? false : undefined,
     onWarning: (message) => {

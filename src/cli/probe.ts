@@ -152,7 +152,7 @@ export function nagiosLine(report: ProbeReport, thresholds: { warnDays: number; 
  */
 export async function runProbe(target: string | undefined, flags: ProbeFlags, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   try {
-    const { openRegistry, baseOptions } = await import('./context.js');
+    const { openRegistry, environmentOptions } = await import('./context.js');
     // As libpq: no target means PGHOST (and PGPORT); PGHOSTADDR and PGSSLROOTCERT apply unless
     // flags say otherwise (PGSSLROOTCERT=system means the registry's bundle is not overridden).
     if (target === undefined) target = (await import('./defaults.js')).defaultProbeTarget(env);
@@ -161,8 +161,11 @@ export async function runProbe(target: string | undefined, flags: ProbeFlags, en
     const { host, port } = parseHostPort(target, 'the probe target');
     const timeoutS = parseNumber(flags.timeout, '--timeout', { integer: false, min: 0.001, max: 3600 });
     const options = {
-      ...baseOptions(),
-      registry: openRegistry(),
+      ...environmentOptions(),
+      // Opened when first asked for: probeServer reads it while the server answers the SSLRequest.
+      get registry() {
+        return openRegistry();
+      },
       host,
       port,
       hostaddr: flags.hostaddr,

@@ -16,6 +16,8 @@ export type FakeMode =
   | 'extra-bytes'
   /** `S`, then more bytes 10 ms later. */
   | 'extra-bytes-later'
+  /** `S`, then more bytes 300 ms later: long after the client's ClientHello went out. */
+  | 'extra-bytes-much-later'
   /** `S`, then silence: the TLS handshake never completes. */
   | 'stall-tls'
   /** An HTTP server on the wrong port. */
@@ -151,8 +153,9 @@ export async function startFakePostgres(options: FakePostgresOptions): Promise<F
         socket.write(Buffer.from('SXXXXXXXX'));
         break;
       case 'extra-bytes-later':
+      case 'extra-bytes-much-later':
         socket.write('S');
-        setTimeout(() => socket.write('Z\0\0\0\x05I'), 10);
+        setTimeout(() => socket.write('Z\0\0\0\x05I'), options.mode === 'extra-bytes-later' ? 10 : 300);
         break;
       case 'http':
         socket.end('HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nBad Request');
