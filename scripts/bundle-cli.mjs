@@ -10,9 +10,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const outfile = join(root, 'dist', 'pgcerts.cjs');
-await build({
-  entryPoints: [join(root, 'src', 'cli', 'main.ts')],
-  outfile,
+const common = {
   bundle: true,
   platform: 'node',
   format: 'cjs',
@@ -23,5 +21,9 @@ await build({
   banner: { js: "const __pgcerts_file_url = require('node:url').pathToFileURL(__filename).href;" },
   minifyWhitespace: true,
   logLevel: 'warning',
-});
+};
+await build({ ...common, entryPoints: [join(root, 'src', 'cli', 'main.ts')], outfile });
 chmodSync(outfile, 0o755);
+// The worker threads of a long `check` (src/check-workers.ts), beside both the CLI and the
+// library's dist/check-workers.js, which start it as ./check-worker.cjs.
+await build({ ...common, entryPoints: [join(root, 'src', 'check-worker.ts')], outfile: join(root, 'dist', 'check-worker.cjs') });

@@ -200,6 +200,13 @@ export interface CheckOptions {
    * their timeouts start only when they connect. A limiter shared with other work may be given.
    */
   concurrency?: number | Limiter;
+  /**
+   * Worker threads that share the probes (default: one per available CPU, at most 8, from 256
+   * hosts up; 1 keeps every probe on this thread), each with its share of `concurrency`. Used
+   * only when the options can be handed to a thread: a registry read from a file, a numeric
+   * `concurrency`, `download` options without functions.
+   */
+  workers?: number;
   /** WARNING when a certificate expires within this many days (default 30). */
   warnDays?: number;
   /** CRITICAL when a certificate expires within this many days (default 14). */
@@ -258,6 +265,9 @@ interface Built {
   rows: CheckedCertificate[];
 }
 
+/** One host's target and certificate rows, before they are settled: what a check worker sends back. */
+export type HostCheck = Built;
+
 interface Context {
   registry: Registry;
   now: Date;
@@ -306,17 +316,27 @@ export async function runChecks(options: CheckOptions = {}): Promise<CheckReport
     if (withEntries.length > 0) pending.push(refreshAll(ctx, options, withEntries));
   }
   const seen = new Set<string>();
-  const hostTargets: Array<Promise<Built>> = [];
-  const limiter = hosts.length === 0 ? undefined
-    : typeof options.concurrency === 'object' ? options.concurrency : createLimiter(options.concurrency ?? DEFAULT_CHECK_CONCURRENCY);
-  for (const spec of hosts) {
+  const unique = hosts.filter((spec) => {
     const key = `${spec.host.toLowerCase()}:${spec.port ?? 5432}`;
-    if (seen.has(key)) continue;
+    if (seen.has(key)) return false;
     seen.add(key);
-    hostTargets.push((limiter as Limiter).run(() => checkHost(ctx, options, spec)));
+    return true;
+  });
+  let hostTargets: Promise<Built[]> = Promise.resolve([]);
+  if (unique.length > 0) {
+    const concurrency = typeof options.concurrency === 'object' ? options.concurrency.max : options.concurrency ?? DEFAULT_CHECK_CONCURRENCY;
+    const { planWorkers, checkHostsInWorkers } = await import('./check-workers.js');
+    const plan = planWorkers({ ...options, registry, now, warnDays, criticalDays }, unique.length, concurrency);
+    if (plan) {
+      hostTargets = checkHostsInWorkers(unique, plan);
+    } else {
+      const limiter = typeof options.concurrency === 'object' ? options.concurrency : createLimiter(concurrency);
+      hostTargets = Promise.all(unique.map((spec) => limiter.run(() => checkHost(ctx, options, spec))));
+    }
   }
-  await Promise.all(pending);
-  built.push(...(await Promise.all(hostTargets)));
+  // Settled together, so that a rejection of either is not left unhandled while the other runs.
+  const [, hostBuilt] = await Promise.all([Promise.all(pending), hostTargets]);
+  built.push(...hostBuilt);
   const age = findRegistryAge(registry, now);
   built.push(checkRegistry(ctx, age, maxRegistryAgeDays));
   if (maxRegistryAgeDays !== null && registry.providers.some((p) => p.rotations?.length)) {
@@ -409,6 +429,15 @@ export async function checkServer(spec: CheckHost, options: CheckOptions = {}): 
   const built = await checkHost({ registry, now, warnDays, criticalDays, pins }, options, spec);
   settleTarget(built);
   return { checkedAt: now.toISOString(), target: built.target, certificates: built.rows.sort(compareRows) };
+}
+
+/**
+ * The host part of {@link runChecks} for a check worker (check-worker.ts): the same context and
+ * results as on the main thread, unsettled.
+ */
+export function createHostChecker(options: CheckOptions & { registry: Registry; now: Date; warnDays: number; criticalDays: number }): (spec: CheckHost) => Promise<HostCheck> {
+  const ctx: Context = { registry: options.registry, now: options.now, warnDays: options.warnDays, criticalDays: options.criticalDays, pins: indexPins(options.registry) };
+  return (spec) => checkHost(ctx, options, spec);
 }
 
 /** Worst first, then fewest days left, then by target and subject (a stable order). */

@@ -368,10 +368,11 @@ describe('probeServer', () => {
   it('reads the bundle while the server answers, and a slow download does not count against the server\'s timeout', async () => {
     const server = await serve('tls', createServerCertificate(rdsLikeRoot, { commonName: NOWHERE_HOST }), []);
     const route = mirror.routes[GLOBAL];
+    if (!route) throw new Error('the mirror serves the global bundle (beforeAll)');
     let servedAt = 0;
     mirror.routes[GLOBAL] = (req, res) => {
       servedAt = performance.now();
-      return route?.(req, res);
+      return route(req, res);
     };
     mirror.setDelay(1200);
     try {

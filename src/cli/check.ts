@@ -19,6 +19,8 @@ export interface CheckFlags {
   hostsFile?: string;
   /** Probes at once. */
   concurrency?: string;
+  /** Worker threads for the probes (1: none). */
+  workers?: string;
   hostaddr?: string;
   sslrootcert?: string;
   file?: string[];
@@ -80,6 +82,7 @@ export function parseCheckArgv(argv: string[]): { providers: string[]; flags: Ch
     host: { type: 'string', multiple: true },
     'hosts-file': { type: 'string' },
     concurrency: { type: 'string' },
+    workers: { type: 'string' },
     hostaddr: { type: 'string' },
     sslrootcert: { type: 'string' },
     file: { type: 'string', multiple: true },
@@ -99,7 +102,7 @@ export function parseCheckArgv(argv: string[]): { providers: string[]; flags: Ch
   return {
     providers: read.positionals,
     flags: {
-      all: values.all, host: values.host, hostsFile: values['hosts-file'], concurrency: values.concurrency, hostaddr: values.hostaddr, sslrootcert: values.sslrootcert, file: values.file,
+      all: values.all, host: values.host, hostsFile: values['hosts-file'], concurrency: values.concurrency, workers: values.workers, hostaddr: values.hostaddr, sslrootcert: values.sslrootcert, file: values.file,
       warnDays: values['warn-days'], criticalDays: values['critical-days'], maxRegistryAgeDays: values['max-registry-age-days'],
       refresh: values.refresh, problemsOnly: values['problems-only'], wide: values.wide, timeout: values.timeout, format: values.format, json: values.json, output: values.output,
     },
@@ -188,6 +191,11 @@ export async function runCheck(providers: string[], flags: CheckFlags): Promise<
     if (!anyHosts && flags.hostaddr !== undefined) throw usage('--hostaddr needs --host: give the name to verify with --host and the address to connect to with --hostaddr.');
     if (!anyHosts && flags.sslrootcert !== undefined) throw usage('--sslrootcert applies to --host; to check a CA file itself, use --file.');
     if (!anyHosts && flags.concurrency !== undefined) throw usage('--concurrency applies to --host and --hosts-file: it limits the probes in flight.');
+    if (!anyHosts && flags.workers !== undefined) throw usage('--workers applies to --host and --hosts-file: it spreads the probes over threads.');
+    const workers = flags.workers === undefined ? undefined : Number(flags.workers);
+    if (workers !== undefined && (flags.workers?.trim() === '' || !Number.isInteger(workers) || workers < 1 || workers > 64)) {
+      throw usage(`--workers "${flags.workers}" must be a whole number from 1 to 64 (1: probe on the main thread only).`);
+    }
     const concurrency = flags.concurrency === undefined ? undefined : Number(flags.concurrency);
     if (concurrency !== undefined && (flags.concurrency?.trim() === '' || !Number.isInteger(concurrency) || concurrency < 1 || concurrency > 10_000)) {
       throw usage(`--concurrency "${flags.concurrency}" must be a whole number from 1 to 10000.`);
@@ -217,6 +225,7 @@ export async function runCheck(providers: string[], flags: CheckFlags): Promise<
       options.hosts = hostFlags.map((text) => parseHostPort(text, '--host'));
       if (flags.hostsFile !== undefined) options.hosts.push(...(await readHostsFile(flags.hostsFile)));
       if (concurrency !== undefined) options.concurrency = concurrency;
+      if (workers !== undefined) options.workers = workers;
     }
     if (timeoutS !== undefined) {
       const { downloadFlags } = await import('./fetch.js');
