@@ -1,13 +1,15 @@
 #!/usr/bin/env node
 // Fleet benchmarks for BENCHMARKS.md ("Fleets", issue 14): every figure a ratio to a baseline
 // measured in the same run; nothing here is asserted in the test suite.
-//   npm run build && node scripts/bench-fleet.mjs [--hosts 2000] [--runs 3] [--before 7bc943c]
+//   npm run build && node scripts/bench-fleet.mjs [--hosts 2000] [--runs 3] [--before 7bc943c] [--previous eeda67f]
 // The fleet is one server process on 127.0.0.1 (a child of this script, so that its CPU is not
 // the checker's) that answers every SSLRequest after 50 ms and then completes a TLS handshake
 // with an EC P-256 certificate for *.fleet.test; the 2000 "servers" are 2000 host names
 // (db-1.fleet.test ...) reached through --hostaddr 127.0.0.1, each probe its own TCP connection
 // and handshake. "before" is src/ at that ref (default 7bc943c, the last commit before issue 14),
-// bundled like dist/pgcerts.cjs into .bench/ (ignored by git).
+// "previous" the code of the last measurement (eeda67f), each bundled like dist/pgcerts.cjs into
+// .bench/ (ignored by git). The "floor" is a bare Node TLS client (--floor-client below) against
+// the same fleet: what any Node checker pays for the connections alone.
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -40,6 +42,35 @@ if (process.argv[2] === '--fleet-server') {
   await new Promise(() => undefined);
 }
 
+// --- The floor (child mode): SSLRequest, TLS handshake against the CA, close; nothing checked. --
+if (process.argv[2] === '--floor-client') {
+  const [port, count, caPath, concurrency] = [Number(process.argv[3]), Number(process.argv[4]), process.argv[5], Number(process.argv[6])];
+  const { connect } = await import('node:net');
+  const { connect: tlsConnect } = await import('node:tls');
+  const context = createSecureContext({ ca: readFileSync(caPath) });
+  let started = 0;
+  let verified = 0;
+  const one = (n) => new Promise((resolve) => {
+    const raw = connect({ host: '127.0.0.1', port });
+    raw.on('error', resolve);
+    raw.once('connect', () => raw.write(Buffer.from([0, 0, 0, 8, 4, 210, 22, 47])));
+    raw.once('data', () => {
+      const tls = tlsConnect({ socket: raw, servername: `db-${n}.fleet.test`, secureContext: context });
+      tls.on('error', resolve);
+      tls.once('secureConnect', () => {
+        if (tls.authorized) verified++;
+        tls.end();
+        resolve();
+      });
+    });
+  });
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (started < count) await one(++started);
+  }));
+  if (verified !== count) throw new Error(`floor client: ${verified} of ${count} handshakes verified`);
+  process.exit(0);
+}
+
 const arg = (name, fallback) => {
   const i = process.argv.indexOf(name);
   return i < 0 ? fallback : process.argv[i + 1];
@@ -47,6 +78,7 @@ const arg = (name, fallback) => {
 const HOSTS = Number(arg('--hosts', 2000));
 const RUNS = Number(arg('--runs', 3));
 const BEFORE = arg('--before', '7bc943c');
+const PREVIOUS = arg('--previous', 'eeda67f');
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const quantile = (xs, q) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * q))];
 const BIN = join(root, 'dist', 'pgcerts.cjs');
@@ -66,22 +98,32 @@ writeFileSync(join(work, 'server.pem'), leaf.pem);
 const caFile = join(work, 'ca.pem');
 writeFileSync(caFile, ca.pem);
 
-// The code before issue 14, bundled as the CLI is.
-const old = join(benchDir, `before-${BEFORE}`);
-rmSync(old, { recursive: true, force: true });
-mkdirSync(old, { recursive: true });
-execFileSync('sh', ['-c', `git -C '${root}' archive ${BEFORE} src registry/registry.json package.json | tar -x -C '${old}'`]);
-const OLD_BIN = join(old, 'dist', 'pgcerts.cjs');
-await build({
-  entryPoints: [join(old, 'src', 'cli', 'main.ts')], outfile: OLD_BIN, bundle: true, platform: 'node', format: 'cjs', target: 'node20',
-  external: ['commander', 'undici', 'node-forge', 'semver', 'ajv', 'ret'], define: { 'import.meta.url': '__pgcerts_file_url' },
-  banner: { js: "const __pgcerts_file_url = require('node:url').pathToFileURL(__filename).href;" }, logLevel: 'warning',
-});
+// The code at a ref, bundled as the CLI is.
+async function bundleRef(ref) {
+  const dir = join(benchDir, `before-${ref}`);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  execFileSync('sh', ['-c', `git -C '${root}' archive ${ref} src registry package.json | tar -x -C '${dir}'`]);
+  const bin = join(dir, 'dist', 'pgcerts.cjs');
+  await build({
+    entryPoints: [join(dir, 'src', 'cli', 'main.ts')], outfile: bin, bundle: true, platform: 'node', format: 'cjs', target: 'node20',
+    external: ['commander', 'undici', 'node-forge', 'semver', 'ajv', 'ret'], define: { 'import.meta.url': '__pgcerts_file_url' },
+    banner: { js: "const __pgcerts_file_url = require('node:url').pathToFileURL(__filename).href;" }, logLevel: 'warning',
+  });
+  return bin;
+}
+const OLD_BIN = await bundleRef(BEFORE);
+const PREV_BIN = await bundleRef(PREVIOUS);
 
 async function startFleet(delayMs) {
   const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--fleet-server', work, String(delayMs)], { stdio: ['ignore', 'pipe', 'inherit'] });
   const [line] = await once(child.stdout, 'data');
-  return { port: Number(String(line).trim()), stop: () => child.kill('SIGTERM') };
+  // Its CPU so far (user + system, ms), from /proc: the fleet's share of the machine.
+  const cpuMs = () => {
+    const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  };
+  return { port: Number(String(line).trim()), stop: () => child.kill('SIGTERM'), cpuMs };
 }
 
 // Resource use of a child (all its threads) from GNU time, which adds only a fork; a preloaded
@@ -123,9 +165,19 @@ const unknown = (r) => JSON.parse(r.stdout).targets.filter((t) => t.kind === 'ho
 // --- 1-3. check of the fleet against one server; CPU per host; peak memory. -------------------
 const one = [];
 const many = [];
+const manyWorkers = [];
+const prevMany = [];
+const floor = [];
+const fleetCpu = [];
 for (let i = 0; i < RUNS; i++) {
   one.push(await run(process.execPath, checkArgs(BIN, false), env, { usage: true }));
+  const before = fleet.cpuMs();
   many.push(await run(process.execPath, checkArgs(BIN, true), env, { usage: true }));
+  fleetCpu.push(fleet.cpuMs() - before);
+  manyWorkers.push(await run(process.execPath, [...checkArgs(BIN, true), '--workers', String(cpus().length)], env, { usage: true }));
+  prevMany.push(await run(process.execPath, checkArgs(PREV_BIN, true), env, { usage: true }));
+  floor.push(await run(process.execPath, [fileURLToPath(import.meta.url), '--floor-client', String(fleet.port), String(HOSTS), caFile, '64'], env, { usage: true }));
+  if (floor.at(-1).code !== 0) throw new Error(`floor client failed: ${floor.at(-1).stderr}`);
 }
 const oldOne = await run(process.execPath, checkArgs(OLD_BIN, false), env, { usage: true });
 const oldMany = await run(process.execPath, checkArgs(OLD_BIN, true), env, { usage: true });
@@ -136,12 +188,13 @@ const perHost = (m, o) => (m.cpuMs - o.cpuMs) / (HOSTS - 1);
 // --- 4. probe against openssl s_client -starttls postgres, the same server. -------------------
 const probeArgs = [BIN, 'probe', `db-1.fleet.test:${fleet.port}`, '--hostaddr', '127.0.0.1', '--sslrootcert', caFile];
 const sclient = ['s_client', '-starttls', 'postgres', '-connect', `127.0.0.1:${fleet.port}`, '-servername', 'db-1.fleet.test', '-CAfile', caFile];
-const times = { probe: [], probeBare: [], oldProbe: [], openssl: [] };
+const times = { probe: [], probeBare: [], oldProbe: [], prevProbeBare: [], openssl: [] };
 for (let i = 0; i < 10 * RUNS; i++) {
   times.openssl.push((await run('openssl', sclient)).ms);
   times.probe.push((await run(process.execPath, probeArgs, env)).ms);
   times.probeBare.push((await run(process.execPath, probeArgs, bareEnv)).ms);
   times.oldProbe.push((await run(process.execPath, [OLD_BIN, ...probeArgs.slice(1)], env)).ms);
+  times.prevProbeBare.push((await run(process.execPath, [PREV_BIN, ...probeArgs.slice(1)], bareEnv)).ms);
 }
 const node0 = [];
 for (let i = 0; i < 10 * RUNS; i++) node0.push((await run(process.execPath, ['-e', '0'], bareEnv)).ms);
@@ -179,7 +232,6 @@ await Promise.all(Array.from({ length: 50 }, async () => {
 }));
 serve.kill('SIGTERM');
 await once(serve, 'close');
-fleet.stop();
 
 // --- 6. getPgSslOptions for a cached host against one readFileSync of its bundle. ------------
 const lib = await import(pathToFileURL(join(root, 'dist', 'index.js')).href);
@@ -234,30 +286,44 @@ for (let i = 0; i < 10 * RUNS; i++) {
   }
 }
 await mirror.close();
-rmSync(work, { recursive: true, force: true });
 
 // --- The table. ----------------------------------------------------------------------------------
 const ms = (x) => `${x.toFixed(0)} ms`;
-const m1 = median(one.map((r) => r.ms));
+// The baseline is short and so the noisiest figure: more runs of it, interleaved with probes of the same server.
+const baseline = [...one];
+for (let i = 0; i < 10 * RUNS; i++) baseline.push(await run(process.execPath, checkArgs(BIN, false), env));
+const m1 = median(baseline.map((r) => r.ms));
+fleet.stop();
+rmSync(work, { recursive: true, force: true });
 const mN = median(many.map((r) => r.ms));
 const unknownN = many.map(unknown);
 const cpuNew = median(many.map((r, i) => perHost(r, one[i])));
 const cpuOld = perHost(oldManyLong, oldOne);
 const rssNew = median(many.map((r) => r.maxRssKb));
 const rssOne = median(one.map((r) => r.maxRssKb));
+const mWorkers = median(manyWorkers.map((r) => r.ms));
+const mPrev = median(prevMany.map((r) => r.ms));
+const mFloor = median(floor.map((r) => r.ms));
+const cpuFloor = median(floor.map((r) => r.cpuMs)) / HOSTS;
 const rows = [
   [`\`check\` of 1 server that answers after 50 ms, --timeout 3 (baseline)`, ms(m1), '1.00', ''],
   [`\`check --hosts-file\` of ${HOSTS} such servers (UNKNOWN: ${unknownN.join(', ')})`, ms(mN), (mN / m1).toFixed(2), 'at most 15, no UNKNOWN'],
+  [`the same, \`--workers ${cpus().length}\` (UNKNOWN: ${manyWorkers.map(unknown).join(', ')}; CPU per host ${median(manyWorkers.map((r, i) => perHost(r, one[i]))).toFixed(2)} ms)`, ms(mWorkers), (mWorkers / m1).toFixed(2), ''],
+  [`previous (${PREVIOUS}): \`check\` of ${HOSTS} servers, one thread (UNKNOWN: ${prevMany.map(unknown).join(', ')})`, ms(mPrev), (mPrev / m1).toFixed(2), ''],
+  [`floor: a bare Node TLS client, ${HOSTS} handshakes with the same fleet, 64 at once, nothing checked`, ms(mFloor), (mFloor / m1).toFixed(2), ''],
+  [`the fleet server's own CPU during the ${HOSTS}-server check (same two cores)`, ms(median(fleetCpu)), '', ''],
   [`before (${BEFORE}): \`check\` of 1 server`, ms(oldOne.ms), '', ''],
   [`before: \`check\` of ${HOSTS} servers, all at once (UNKNOWN: ${unknown(oldMany)})`, ms(oldMany.ms), (oldMany.ms / oldOne.ms).toFixed(2), ''],
   [`CPU per probed host before (user + system, all threads; (${HOSTS} hosts − 1 host) / ${HOSTS - 1}; --timeout 120, UNKNOWN: ${unknown(oldManyLong)}) (baseline)`, `${cpuOld.toFixed(2)} ms`, '1.00', ''],
-  ['CPU per probed host now', `${cpuNew.toFixed(2)} ms`, (cpuNew / cpuOld).toFixed(2), ''],
+  ['CPU per probed host now (all threads)', `${cpuNew.toFixed(2)} ms`, (cpuNew / cpuOld).toFixed(2), ''],
+  ['CPU per connection of the floor client (its whole process / hosts)', `${cpuFloor.toFixed(2)} ms`, (cpuFloor / cpuOld).toFixed(2), ''],
   ['peak memory (max RSS), `check` of 1 server (baseline)', `${(rssOne / 1024).toFixed(0)} MiB`, '1.00', ''],
   [`peak memory, \`check\` of ${HOSTS} servers`, `${(rssNew / 1024).toFixed(0)} MiB`, (rssNew / rssOne).toFixed(2), ''],
   [`before: peak memory, ${HOSTS} servers`, `${(oldMany.maxRssKb / 1024).toFixed(0)} MiB`, (oldMany.maxRssKb / rssOne).toFixed(2), ''],
   ['`openssl s_client -starttls postgres`, same server (baseline)', ms(median(times.openssl)), '1.00', ''],
   ['`pgcerts probe`, machine environment', ms(median(times.probe)), (median(times.probe) / median(times.openssl)).toFixed(2), 'at most 3'],
   ['`pgcerts probe`, no NODE_EXTRA_CA_CERTS', ms(median(times.probeBare)), (median(times.probeBare) / median(times.openssl)).toFixed(2), 'at most 3'],
+  [`previous (${PREVIOUS}): \`pgcerts probe\`, no NODE_EXTRA_CA_CERTS`, ms(median(times.prevProbeBare)), (median(times.prevProbeBare) / median(times.openssl)).toFixed(2), ''],
   [`before: \`pgcerts probe\`, machine environment`, ms(median(times.oldProbe)), (median(times.oldProbe) / median(times.openssl)).toFixed(2), ''],
   ['`node -e 0`, no NODE_EXTRA_CA_CERTS (for scale)', ms(median(node0)), (median(node0) / median(times.openssl)).toFixed(2), ''],
   ['`/probe`, one scrape at a time: median (baseline)', ms(median(single)), '1.00', ''],

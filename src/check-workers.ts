@@ -1,18 +1,15 @@
-// The probes of a long host list spread over worker threads, one per core by default: a probe is
-// a few milliseconds of CPU (the TCP and TLS handshakes, most of it Node's and OpenSSL's), so one
+// The probes of a long host list spread over worker threads when asked (`workers`): a probe is a
+// few milliseconds of CPU (the TCP and TLS handshakes, most of it Node's and OpenSSL's), so one
 // thread caps a check at a few hundred servers a second however far away they are. Each worker
 // runs src/check-worker.ts (bundled as dist/check-worker.cjs) with its share of the concurrency
-// and asks for more hosts as it finishes; results come back in the order of the list.
+// and asks for more hosts as it finishes; results come back in the order of the list. Not the
+// default: on this project's two-core machine, with the servers on the same cores, two workers
+// took as long as one thread and a quarter more CPU (BENCHMARKS.md); they pay where the checker
+// has cores to spare.
 import { existsSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { CheckHost, CheckOptions, HostCheck } from './check.js';
 import { PgcertsError, type ErrorCode } from './errors.js';
-
-/** Below this many hosts a check stays on one thread unless `workers` is given: starting workers costs more than they save. */
-export const WORKER_MIN_HOSTS = 256;
-/** The default's ceiling: more threads than this only add start-up time and contention. */
-const MAX_DEFAULT_WORKERS = 8;
 
 /** What a worker needs, all of it plain data (structured-cloneable). */
 export interface WorkerSetup {
@@ -36,9 +33,9 @@ export interface WorkerPlan {
 }
 
 /**
- * Whether, and over how many threads, `runChecks` spreads these hosts: `options.workers` (1 keeps
- * them on this thread), else one per available CPU (at most 8) from {@link WORKER_MIN_HOSTS}
- * hosts up. Only when the options can be handed over: a registry read from a file, a concurrency
+ * Whether, and over how many threads, `runChecks` spreads these hosts: `options.workers` (default
+ * 1, this thread), no more than there are hosts or probes in flight. Only when the options can be
+ * handed over: a registry read from a file, a concurrency
  * that is a number (a shared limiter stays here), download options without functions, and the
  * worker script beside this module (it is not, when running from the TypeScript sources).
  * @throws PgcertsError `INVALID_INPUT` when `workers` is not a whole number from 1 to 64.
@@ -48,8 +45,7 @@ export function planWorkers(options: CheckOptions & { registry: { path: string |
   if (asked !== undefined && (!Number.isInteger(asked) || asked < 1 || asked > 64)) {
     throw new PgcertsError('INVALID_INPUT', `workers "${asked}" is not a whole number from 1 to 64; give 1 to probe on this thread only.`);
   }
-  const wanted = asked ?? (hosts >= WORKER_MIN_HOSTS ? Math.min(availableParallelism(), MAX_DEFAULT_WORKERS) : 1);
-  const count = Math.min(wanted, hosts, concurrency);
+  const count = Math.min(asked ?? 1, hosts, concurrency);
   if (count < 2 || typeof options.concurrency === 'object' || options.registry.path === undefined) return undefined;
   try {
     structuredClone(options.download);

@@ -201,10 +201,10 @@ export interface CheckOptions {
    */
   concurrency?: number | Limiter;
   /**
-   * Worker threads that share the probes (default: one per available CPU, at most 8, from 256
-   * hosts up; 1 keeps every probe on this thread), each with its share of `concurrency`. Used
-   * only when the options can be handed to a thread: a registry read from a file, a numeric
-   * `concurrency`, `download` options without functions.
+   * Worker threads that share the probes (default 1: every probe on this thread), each with its
+   * share of `concurrency`; for machines with cores to spare. Used only when the options can be
+   * handed to a thread: a registry read from a file, a numeric `concurrency`, `download` options
+   * without functions.
    */
   workers?: number;
   /** WARNING when a certificate expires within this many days (default 30). */

@@ -251,7 +251,7 @@ function buildProgram(result: { code: number }, argv: readonly string[] = []): C
     .option('--host <host[:port]>', 'probe this server (repeatable)', (value: string, previous: string[] = []) => [...previous, value])
     .option('--hosts-file <file>', 'probe every server listed in this file: one host[:port] per line, # comments')
     .option('--concurrency <n>', 'probes in flight at once (default 64); each timeout starts when its connection does')
-    .option('--workers <n>', 'threads the probes are spread over (default one per CPU, at most 8, from 256 hosts; 1: none)')
+    .option('--workers <n>', 'spread the probes over this many threads (default 1), for machines with cores to spare')
     .option('--hostaddr <ip>', 'connect to this address for each --host, still verifying its name')
     .option('--sslrootcert <file>', 'verify --host servers against this CA file instead of the registry bundle')
     .option('--file <file>', 'check this CA file, e.g. the sslrootcert an application ships (repeatable)', (value: string, previous: string[] = []) => [...previous, value])
