@@ -302,7 +302,7 @@ export async function runChecks(options: CheckOptions = {}): Promise<CheckReport
   const files = [...new Set((options.files ?? []).map((file) => resolvePath(file)))];
   const hosts = options.hosts ?? [];
   if (options.hostaddr !== undefined && hosts.length === 0) throw new PgcertsError('INVALID_INPUT', 'hostaddr needs at least one host to verify; give the host name too.');
-  const ctx: Context = { registry, now, warnDays, criticalDays, pins: indexPins(registry) };
+  const ctx: Context = { registry, now, warnDays, criticalDays, pins: registryPins(registry) };
 
   const built: Built[] = [];
   const checkCache = providers.length > 0 || options.all === true || (files.length === 0 && hosts.length === 0);
@@ -404,7 +404,17 @@ export interface ServerCheck {
   certificates: CheckedCertificate[];
 }
 
-const contexts = new WeakMap<Registry, Context['pins']>();
+const pinIndexes = new WeakMap<Registry, Context['pins']>();
+
+/** The registry's pins by fingerprint, indexed once per registry (runChecks, the exporter's scrapes, check workers). */
+function registryPins(registry: Registry): Context['pins'] {
+  let pins = pinIndexes.get(registry);
+  if (!pins) {
+    pins = indexPins(registry);
+    pinIndexes.set(registry, pins);
+  }
+  return pins;
+}
 
 /**
  * Check one live server as {@link runChecks} checks a host (the same target, rows and codes),
@@ -420,13 +430,8 @@ export async function checkServer(spec: CheckHost, options: CheckOptions = {}): 
     if (!Number.isInteger(days) || days < 0) throw new PgcertsError('INVALID_INPUT', `${name} "${days}" is not a whole number of days from 0 up; fix it.`);
   }
   const registry = options.registry ?? getBundledRegistry();
-  let pins = contexts.get(registry);
-  if (!pins) {
-    pins = indexPins(registry);
-    contexts.set(registry, pins);
-  }
   const now = options.now ?? new Date();
-  const built = await checkHost({ registry, now, warnDays, criticalDays, pins }, options, spec);
+  const built = await checkHost({ registry, now, warnDays, criticalDays, pins: registryPins(registry) }, options, spec);
   settleTarget(built);
   return { checkedAt: now.toISOString(), target: built.target, certificates: built.rows.sort(compareRows) };
 }
@@ -436,7 +441,7 @@ export async function checkServer(spec: CheckHost, options: CheckOptions = {}): 
  * results as on the main thread, unsettled.
  */
 export function createHostChecker(options: CheckOptions & { registry: Registry; now: Date; warnDays: number; criticalDays: number }): (spec: CheckHost) => Promise<HostCheck> {
-  const ctx: Context = { registry: options.registry, now: options.now, warnDays: options.warnDays, criticalDays: options.criticalDays, pins: indexPins(options.registry) };
+  const ctx: Context = { registry: options.registry, now: options.now, warnDays: options.warnDays, criticalDays: options.criticalDays, pins: registryPins(options.registry) };
   return (spec) => checkHost(ctx, options, spec);
 }
 

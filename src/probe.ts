@@ -155,7 +155,7 @@ const DAY_MS = 86_400_000;
 const SSL_REQUEST = Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]);
 // A server says nothing after `S` until the client's ClientHello, so bytes that came with the `S`
 // were put there by someone else (CVE-2021-23222). The handshake starts at once, as libpq's does:
-// bytes arriving later are read by TLS, which fails on them (see lateBytes) instead of passing them on.
+// bytes arriving later are read by TLS, which fails on them (NOT_TLS_ERRORS) instead of passing them on.
 const MAX_CHAIN_DEPTH = 8;
 
 type Phase = 'connecting' | 'waiting for the answer to the SSLRequest' | 'in the TLS handshake';
@@ -592,7 +592,6 @@ function connectTls(o: ConnectOptions): Promise<Attempt> {
     raw.once('connect', () => {
       address = raw.remoteAddress;
       if (o.direct) {
-        void readContext();
         whenReady(startTls);
         o.whileWaiting?.();
         return;
